@@ -1,0 +1,3 @@
+"""What the connector's processes share: settings, the bus contract, logging."""
+
+__version__ = "0.3.0"

@@ -1,0 +1,348 @@
+"""Settings of every process, read once from the environment with `.env` as defaults.
+
+Each process calls one ``load_*`` function in its ``main()``. Every problem found is
+collected and raised together as a :class:`SettingsError` whose lines each name the
+variable, the value and what was expected. Library code never exits; ``main()`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
+
+#: Exit code of a process stopped by a bad setting (EX_CONFIG of sysexits.h).
+#: supervisord.conf lists it as an expected exit code, so the process is not restarted.
+EXIT_BAD_SETTINGS = 78
+
+#: Actuator kinds, as named in OCPP_CONFIG (DATAPOINTS.md).
+CONNECTOR_ACTUATORS = (
+    "execute_send_charging_profile",
+    "execute_send_charging_schedule",
+    "execute_trigger_message",
+    "execute_remote_start_transaction",
+    "execute_remote_stop_transaction",
+    "execute_unlock_connector",
+    "execute_change_availability",
+    "execute_clear_charging_profile",
+)
+CHARGE_POINT_ACTUATORS = (
+    "execute_reset",
+    "execute_change_configuration",
+    "execute_get_configuration",
+    "execute_data_transfer",
+    "execute_ocpp_call",
+)
+ACTUATOR_KINDS = CONNECTOR_ACTUATORS + CHARGE_POINT_ACTUATORS
+
+
+class SettingsError(Exception):
+    """One or more settings are invalid; ``problems`` holds one line per variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: ``NAME=value`` lines, ``#`` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw_line in path.read_text(encoding="utf-8").splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = DEFAULT_ENV_FILE
+) -> dict[str, str]:
+    """The effective environment: `.env` values as defaults, the real environment wins."""
+    merged = read_env_file(env_file) if env_file is not None else {}
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, collecting every problem."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        """The value, or None when unset or empty (empty means 'use the default')."""
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError:
+            self.problems.append(f"{name}={value!r} is invalid: expected {expected}")
+            return default
+
+    def text(self, name: str, default: str) -> str:
+        return self._parse(name, default, str, "text")
+
+    def optional_text(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(value: str) -> int:
+            number = int(value)
+            if not low <= number <= high:
+                raise ValueError(value)
+            return number
+
+        return self._parse(name, default, parse, f"an integer from {low} to {high}")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(value: str) -> float:
+            number = float(value)
+            if not low <= number <= high:  # also rejects nan
+                raise ValueError(value)
+            return number
+
+        return self._parse(name, default, parse, f"a number from {low:g} to {high:g}")
+
+    def flag(self, name: str) -> bool:
+        """BEMCom's convention: exactly the string TRUE switches a flag on."""
+        return self.env.get(name) == "TRUE"
+
+    def file(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value is not None and not Path(value).is_file():
+            self.problems.append(f"{name}={value!r} is invalid: expected a readable file")
+        return value
+
+    def endpoint(self, name: str, default: str) -> str:
+        def parse(value: str) -> str:
+            if value.startswith(("ipc://", "inproc://")):
+                return value
+            host = value.removeprefix("tcp://").rsplit(":", 1)[0]
+            if value.startswith("tcp://") and host in {"127.0.0.1", "localhost", "[::1]"}:
+                port = value.rsplit(":", 1)[1]
+                if port.isdigit() and 0 < int(port) < 65536:
+                    return value
+            raise ValueError(value)
+
+        return self._parse(
+            name, default, parse, "tcp://127.0.0.1:<port>, tcp://localhost:<port> or ipc://<path>"
+        )
+
+    def charge_point_ids(self, name: str) -> frozenset[str] | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        ids = frozenset(part.strip() for part in value.split(",") if part.strip())
+        if not ids:
+            self.problems.append(f"{name}={value!r} is invalid: expected comma-separated ids")
+            return None
+        return ids
+
+    def actuator_kinds(self, name: str) -> frozenset[str]:
+        value = self.raw(name)
+        if value is None:
+            return frozenset(ACTUATOR_KINDS)
+        try:
+            kinds = parse_ocpp_config(value)
+        except ValueError as error:
+            self.problems.append(f"{name}={value!r} is invalid: {error}")
+            return frozenset(ACTUATOR_KINDS)
+        return kinds
+
+    def finish(self) -> None:
+        if self.problems:
+            raise SettingsError(self.problems)
+
+
+def parse_ocpp_config(value: str) -> frozenset[str]:
+    """OCPP_CONFIG: a JSON object keyed by actuator names, a JSON list, or a comma list."""
+    text = value.strip()
+    names: list[str]
+    if text.startswith(("{", "[")):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"expected JSON, {error}") from None
+        if isinstance(parsed, dict):
+            names = [str(key) for key in parsed]
+        elif isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+            names = parsed
+        else:
+            raise ValueError("expected a JSON object or a JSON list of actuator names")
+    else:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(names) - set(ACTUATOR_KINDS))
+    if unknown:
+        raise ValueError(
+            f"unknown actuator {', '.join(unknown)}; expected names from {', '.join(ACTUATOR_KINDS)}"
+        )
+    return frozenset(names) if names else frozenset(ACTUATOR_KINDS)
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    events_endpoint: str
+    commands_endpoint: str
+    heartbeat_interval: float
+    request_timeout: float
+    replay_batch: int
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls_ca_file: str | None
+    keepalive: int
+    reconnect_max_delay: float
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    connector_name: str
+    debug: bool
+    bus: BusSettings
+    ocpp_host: str
+    ocpp_port: int
+    heartbeat_interval: int
+    call_timeout: float
+    journal_path: str
+    journal_max_events: int
+    max_frame_bytes: int
+    allowed_charge_points: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    connector_name: str
+    debug: bool
+    bus: BusSettings
+    mqtt: MqttSettings
+    actuator_kinds: frozenset[str]
+    bemcom_heartbeat_interval: float
+    call_timeout: float
+    charging_voltage: float
+    charging_phases: int
+
+
+@dataclass(frozen=True)
+class RawLoggerSettings:
+    connector_name: str
+    debug: bool
+    bus: BusSettings
+    mqtt: MqttSettings
+    send_raw_message_to_db: bool
+
+
+def _connector_name(reader: _Reader) -> str:
+    name = reader.text("CONNECTOR_NAME", "ocpp-connector")
+    if any(char in name for char in "+#/") or not name:
+        reader.problems.append(
+            f"CONNECTOR_NAME={name!r} is invalid: expected a name without '/', '+' or '#'"
+        )
+    return name
+
+
+def _bus(reader: _Reader) -> BusSettings:
+    return BusSettings(
+        events_endpoint=reader.endpoint("BUS_EVENTS_ENDPOINT", "tcp://127.0.0.1:5680"),
+        commands_endpoint=reader.endpoint("BUS_COMMANDS_ENDPOINT", "tcp://127.0.0.1:5681"),
+        heartbeat_interval=reader.number("BUS_HEARTBEAT_INTERVAL", 1.0, 0.05, 60),
+        request_timeout=reader.number("BUS_REQUEST_TIMEOUT", 5.0, 0.1, 300),
+        replay_batch=reader.integer("BUS_REPLAY_BATCH", 500, 1, 100_000),
+    )
+
+
+def _mqtt(reader: _Reader) -> MqttSettings:
+    username = reader.optional_text("MQTT_USERNAME")
+    password = reader.optional_text("MQTT_PASSWORD")
+    if password is not None and username is None:
+        reader.problems.append("MQTT_PASSWORD is set but MQTT_USERNAME is not: expected both")
+    return MqttSettings(
+        host=reader.text("MQTT_BROKER_HOST", "localhost"),
+        port=reader.integer("MQTT_BROKER_PORT", 1883, 1, 65535),
+        username=username,
+        password=password,
+        tls_ca_file=reader.file("MQTT_TLS_CA_FILE"),
+        keepalive=reader.integer("MQTT_KEEPALIVE", 30, 5, 3600),
+        reconnect_max_delay=reader.number("MQTT_RECONNECT_MAX_DELAY", 30.0, 0.1, 3600),
+    )
+
+
+def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
+    reader = _Reader(env)
+    settings = GatewaySettings(
+        connector_name=_connector_name(reader),
+        debug=reader.flag("DEBUG"),
+        bus=_bus(reader),
+        ocpp_host=reader.text("OCPP_HOST", "0.0.0.0"),  # noqa: S104 - charge points connect from the site network
+        ocpp_port=reader.integer("OCPP_PORT", 9000, 1, 65535),
+        heartbeat_interval=reader.integer("OCPP_HEARTBEAT_INTERVAL", 300, 1, 86400),
+        call_timeout=reader.number("OCPP_CALL_TIMEOUT", 30.0, 0.1, 3600),
+        journal_path=reader.text("JOURNAL_PATH", str(PROJECT_ROOT / "var" / "gateway.sqlite3")),
+        journal_max_events=reader.integer("JOURNAL_MAX_EVENTS", 200_000, 100, 100_000_000),
+        max_frame_bytes=reader.integer("OCPP_MAX_FRAME_BYTES", 65536, 1024, 16 * 1024 * 1024),
+        allowed_charge_points=reader.charge_point_ids("OCPP_ALLOWED_CHARGE_POINTS"),
+    )
+    reader.finish()
+    return settings
+
+
+def load_bridge(env: Mapping[str, str]) -> BridgeSettings:
+    reader = _Reader(env)
+    settings = BridgeSettings(
+        connector_name=_connector_name(reader),
+        debug=reader.flag("DEBUG"),
+        bus=_bus(reader),
+        mqtt=_mqtt(reader),
+        actuator_kinds=reader.actuator_kinds("OCPP_CONFIG"),
+        bemcom_heartbeat_interval=reader.number("BEMCOM_HEARTBEAT_INTERVAL", 30.0, 0.1, 3600),
+        call_timeout=reader.number("OCPP_CALL_TIMEOUT", 30.0, 0.1, 3600),
+        charging_voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
+        charging_phases=reader.integer("CHARGING_PHASES", 3, 1, 3),
+    )
+    reader.finish()
+    return settings
+
+
+def load_rawlogger(env: Mapping[str, str]) -> RawLoggerSettings:
+    reader = _Reader(env)
+    settings = RawLoggerSettings(
+        connector_name=_connector_name(reader),
+        debug=reader.flag("DEBUG"),
+        bus=_bus(reader),
+        mqtt=_mqtt(reader),
+        send_raw_message_to_db=reader.flag("SEND_RAW_MESSAGE_TO_DB"),
+    )
+    reader.finish()
+    return settings

@@ -1,0 +1,1 @@
+"""The OCPP gateway: the central system's websocket server, publishing to the bus."""

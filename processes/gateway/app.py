@@ -1,0 +1,204 @@
+"""The gateway: websocket server, session registry, bus publisher and command handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from websockets.asyncio.server import ServerConnection, serve
+
+from common.bus import (
+    EVENT_STREAM,
+    STREAMS,
+    Event,
+    GatewayAlive,
+    LogEntry,
+    RawFrame,
+    Request,
+    pack,
+    to_dict,
+)
+from common.bus import (
+    CONNECTED as CONNECTED_EVENT,
+)
+from common.bus import (
+    DISCONNECTED as DISCONNECTED_EVENT,
+)
+from common.logs import now_ms
+from common.settings import GatewaySettings
+from processes.gateway.commands import CommandError, CommandServer, ErrorCode
+from processes.gateway.journal import MemoryJournal
+from processes.gateway.server import SUBPROTOCOL, request_checker, serve_connection
+from processes.gateway.session import ChargePointSession, Connection
+from processes.gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, context: zmq.asyncio.Context) -> None:
+        self.settings = settings
+        self.run = uuid.uuid4().hex[:12]
+        self.started = now_ms()
+        self.journal = MemoryJournal(self.run, settings.journal_max_events)
+        self.store = Store(settings.journal_path)
+        self.sessions: dict[str, ChargePointSession] = {}
+        self._websockets: dict[str, ServerConnection] = {}
+        self._main_thread = threading.get_ident()
+        self._context = context
+        self._pub = context.socket(zmq.PUB)
+        self._pub.setsockopt(zmq.SNDHWM, 100_000)
+        self._pub.setsockopt(zmq.LINGER, 1000)
+        self._pub.bind(settings.bus.events_endpoint)
+        self.commands = CommandServer(
+            context,
+            settings.bus.commands_endpoint,
+            {"status": self.cmd_status, "replay": self.cmd_replay, "ack": self.cmd_ack},
+        )
+
+    # -- publishing -------------------------------------------------------------------
+
+    def _send(self, topic: bytes, body: dict[str, Any]) -> None:
+        try:
+            self._pub.send_multipart([topic, pack(body)], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # a subscriber's queue is full: it catches up from the journal
+
+    def _publish_sequenced(self, message: Event | RawFrame) -> None:
+        body = to_dict(message)
+        self.journal.append(message.stream, body)
+        self._send(message.topic, body)
+
+    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+        seq = self.journal.next_seq(EVENT_STREAM)
+        self._publish_sequenced(Event(self.run, seq, cp, kind, now_ms(), payload, ctx or {}))
+
+    def emit_raw(self, cp: str, direction: str, frame: str) -> None:
+        seq = self.journal.next_seq("raw")
+        self._publish_sequenced(RawFrame(self.run, seq, cp, direction, now_ms(), frame))
+
+    def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
+        """Log records for BEMCom (via the bridge); zmq sockets belong to one thread."""
+        if threading.get_ident() == self._main_thread and not self._pub.closed:
+            entry = LogEntry("gateway", ts, level, msg, emitter)
+            self._send(entry.topic, to_dict(entry))
+
+    def publish_alive(self) -> None:
+        alive = GatewayAlive(self.run, now_ms(), self.journal.heads(), len(self.sessions))
+        self._send(alive.topic, to_dict(alive))
+
+    # -- sessions ---------------------------------------------------------------------
+
+    async def open_session(self, cp_id: str, connection: Connection, websocket: ServerConnection) -> ChargePointSession:
+        session = ChargePointSession(
+            cp_id,
+            connection,
+            sink=self,
+            store=self.store,
+            heartbeat_interval=self.settings.heartbeat_interval,
+            response_timeout=self.settings.call_timeout,
+        )
+        old = self._websockets.get(cp_id)
+        self.sessions[cp_id] = session
+        self._websockets[cp_id] = websocket
+        if old is not None:
+            log.warning("Charge point %s connected again; closing its previous connection", cp_id)
+            await old.close(1000, "replaced by a new connection")
+        else:
+            self.emit_event(cp_id, CONNECTED_EVENT, {})
+        log.info("Charge point %s connected from %s", cp_id, websocket.remote_address)
+        return session
+
+    def close_session(self, cp_id: str, session: ChargePointSession) -> None:
+        if self.sessions.get(cp_id) is session:
+            del self.sessions[cp_id]
+            del self._websockets[cp_id]
+            self.emit_event(cp_id, DISCONNECTED_EVENT, {})
+
+    # -- commands ---------------------------------------------------------------------
+
+    async def cmd_status(self, request: Request) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "started": self.started,
+            "heads": self.journal.heads(),
+            "dropped": dict(self.journal.dropped),
+            "cursors": self.journal.cursors(),
+            "charge_points": [
+                {
+                    "id": cp_id,
+                    "connected_since": session.connected_since,
+                    "last_message": session.last_message,
+                    "connectors": {str(c): status for c, status in sorted(session.connectors.items())},
+                    "boot": session.boot,
+                }
+                for cp_id, session in sorted(self.sessions.items())
+            ],
+        }
+
+    async def cmd_replay(self, request: Request) -> dict[str, Any]:
+        args = request.args
+        stream = args.get("stream")
+        consumer = args.get("consumer")
+        if stream not in STREAMS or not isinstance(consumer, str):
+            raise CommandError(ErrorCode.INVALID_VALUE, "replay needs a stream (event or raw) and a consumer name")
+        after = args.get("after") if args.get("run") == self.run else self.journal.cursor(consumer, stream)
+        if not isinstance(after, int) or after < 0:
+            raise CommandError(ErrorCode.INVALID_VALUE, "after must be a non-negative integer")
+        limit = args.get("limit", 500)
+        limit = limit if isinstance(limit, int) and limit > 0 else 500
+        first, messages = self.journal.read(stream, after, limit)
+        return {"run": self.run, "after": after, "first": first, "head": self.journal.heads()[stream], "messages": messages}
+
+    async def cmd_ack(self, request: Request) -> dict[str, Any]:
+        args = request.args
+        if args.get("run") == self.run and args.get("stream") in STREAMS and isinstance(args.get("seq"), int):
+            self.journal.ack(str(args.get("consumer")), args["stream"], args["seq"])
+        return {}
+
+    # -- running ----------------------------------------------------------------------
+
+    async def _alive_loop(self) -> None:
+        while True:
+            self.publish_alive()
+            await asyncio.sleep(self.settings.bus.heartbeat_interval)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        async with serve(
+            lambda websocket: serve_connection(websocket, self),
+            settings.ocpp_host,
+            settings.ocpp_port,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=request_checker(settings.allowed_charge_points),
+            max_size=settings.max_frame_bytes,
+            compression=None,
+        ) as server:
+            log.info(
+                "Gateway run %s: OCPP on ws://%s:%d, events on %s, commands on %s, store %s",
+                self.run, settings.ocpp_host, settings.ocpp_port, settings.bus.events_endpoint,
+                settings.bus.commands_endpoint, settings.journal_path,
+            )
+            tasks = [
+                asyncio.create_task(self.commands.serve(), name="commands"),
+                asyncio.create_task(self._alive_loop(), name="alive"),
+            ]
+            await stop.wait()
+            log.info("Stopping: closing %d charge point connections", len(self.sessions))
+            server.close()
+            await server.wait_closed()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def close(self) -> None:
+        self.store.close()
+        self._pub.close()

@@ -1,0 +1,167 @@
+"""One connected charge point: answers every charge-point-initiated OCPP 1.6 call.
+
+Handlers are thin: work out what the gateway knows beyond the payload (transaction,
+connector), put the event on the bus (journaled before the answer leaves, so nothing
+answered is lost), and answer. Nothing here awaits a call to the charge point.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+
+if TYPE_CHECKING:
+    from processes.gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None: ...
+
+
+class Connection(Protocol):
+    async def recv(self) -> str: ...
+    async def send(self, message: str) -> None: ...
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def readable_unique_id(raw: str | bytes) -> str | None:
+    """The message id of a frame the library could not unpack, where one can be read."""
+    try:
+        frame = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(frame, list) and len(frame) >= 2 and isinstance(frame[1], str) and frame[0] == 2:
+        return frame[1]
+    return None
+
+
+class ChargePointSession(ChargePoint):  # type: ignore[misc]
+    def __init__(
+        self,
+        cp_id: str,
+        connection: Connection,
+        *,
+        sink: EventSink,
+        store: Store,
+        heartbeat_interval: int,
+        response_timeout: float,
+    ) -> None:
+        super().__init__(cp_id, connection, response_timeout=response_timeout)
+        self._sink = sink
+        self._store = store
+        self._heartbeat_interval = heartbeat_interval
+        self.connected_since = int(time.time() * 1000)
+        self.last_message = self.connected_since
+        self.connectors: dict[int, str] = {}
+        self.boot: dict[str, Any] = {}
+
+    async def route_message(self, raw_msg: str) -> None:
+        self.last_message = int(time.time() * 1000)
+        try:
+            unpack(raw_msg)
+        except OCPPError as error:
+            # The library would only log this (its issue #102); OCPP-J wants a CallError
+            # whenever the message id can be read.
+            log.warning("%s sent a frame that is not valid OCPP-J: %s", self.id, error)
+            unique_id = readable_unique_id(raw_msg)
+            if unique_id is not None:
+                code = getattr(error, "code", "FormationViolation")
+                await self._send(json.dumps([4, unique_id, code, str(error.description)[:200], {}]))
+            return
+        await super().route_message(raw_msg)
+
+    def _emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+        self._sink.emit_event(self.id, kind, payload, ctx)
+
+    @on(Action.authorize)
+    def on_authorize(self, **payload: Any) -> call_result.Authorize:
+        self._emit("Authorize", payload)
+        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.boot_notification)
+    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
+        self.boot = payload
+        self._emit("BootNotification", payload)
+        return call_result.BootNotification(
+            current_time=utc_now_iso(), interval=self._heartbeat_interval, status=RegistrationStatus.accepted
+        )
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, **payload: Any) -> call_result.DataTransfer:
+        self._emit("DataTransfer", payload)
+        return call_result.DataTransfer(status=DataTransferStatus.accepted)
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(self, **payload: Any) -> call_result.DiagnosticsStatusNotification:
+        self._emit("DiagnosticsStatusNotification", payload)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(self, **payload: Any) -> call_result.FirmwareStatusNotification:
+        self._emit("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
+        self._emit("Heartbeat", payload)
+        return call_result.Heartbeat(current_time=utc_now_iso())
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
+        connector = int(payload["connector_id"])
+        transaction_id = payload.get("transaction_id")
+        if transaction_id is not None:
+            transaction = self._store.find(self.id, int(transaction_id))
+            if transaction is not None:
+                connector = transaction.connector
+        self.connectors.setdefault(connector, "Unknown")
+        self._emit("MeterValues", payload, {"connector_id": connector})
+        return call_result.MeterValues()
+
+    @on(Action.start_transaction)
+    def on_start_transaction(self, **payload: Any) -> call_result.StartTransaction:
+        connector = int(payload["connector_id"])
+        transaction_id = self._store.start_transaction(
+            self.id, connector, str(payload["id_tag"]), int(payload["meter_start"]), str(payload["timestamp"])
+        )
+        self.connectors.setdefault(connector, "Unknown")
+        self._emit("StartTransaction", payload, {"transaction_id": transaction_id, "connector_id": connector})
+        return call_result.StartTransaction(
+            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
+        )
+
+    @on(Action.status_notification)
+    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
+        self.connectors[int(payload["connector_id"])] = str(payload["status"])
+        self._emit("StatusNotification", payload, {"connector_id": int(payload["connector_id"])})
+        return call_result.StatusNotification()
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(self, **payload: Any) -> call_result.StopTransaction:
+        transaction = self._store.stop_transaction(
+            self.id, int(payload["transaction_id"]), int(payload["meter_stop"]), str(payload["timestamp"])
+        )
+        if transaction is None:
+            log.warning("%s stopped transaction %s, which this gateway never started", self.id, payload["transaction_id"])
+        ctx = {
+            "connector_id": transaction.connector if transaction else None,
+            "meter_start": transaction.meter_start if transaction else None,
+        }
+        self._emit("StopTransaction", payload, ctx)
+        if "id_tag" in payload:
+            return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+        return call_result.StopTransaction()

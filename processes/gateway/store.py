@@ -1,0 +1,84 @@
+"""The gateway's durable state (SQLite, WAL): transactions, so that ids stay unique per
+charge point across gateway restarts and a StopTransaction after a restart still finds
+the connector and meter start of its transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    charge_point TEXT NOT NULL,
+    connector INTEGER NOT NULL,
+    id_tag TEXT NOT NULL,
+    meter_start INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    meter_stop INTEGER,
+    stopped_at TEXT
+);
+CREATE INDEX IF NOT EXISTS transactions_active ON transactions (charge_point, connector, stopped_at);
+"""
+
+#: Transaction ids of a new database start at the seconds elapsed since this epoch, so
+#: that a lost database does not hand out ids a charge point has seen before (unless it
+#: averaged more than one transaction a second). Stays below 2**31 until 2088.
+ID_EPOCH = 1_600_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    id: int
+    charge_point: str
+    connector: int
+    id_tag: str
+    meter_start: int
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        if self._db.execute("SELECT COUNT(*) FROM sqlite_sequence WHERE name='transactions'").fetchone()[0] == 0:
+            seed = max(0, int(time.time()) - ID_EPOCH)
+            self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('transactions', ?)", (seed,))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def start_transaction(self, charge_point: str, connector: int, id_tag: str, meter_start: int, started_at: str) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO transactions (charge_point, connector, id_tag, meter_start, started_at) VALUES (?, ?, ?, ?, ?)",
+            (charge_point, connector, id_tag, meter_start, started_at),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def find(self, charge_point: str, transaction_id: int) -> Transaction | None:
+        row = self._db.execute(
+            "SELECT id, charge_point, connector, id_tag, meter_start FROM transactions WHERE id = ? AND charge_point = ?",
+            (transaction_id, charge_point),
+        ).fetchone()
+        return Transaction(*row) if row else None
+
+    def stop_transaction(self, charge_point: str, transaction_id: int, meter_stop: int, stopped_at: str) -> Transaction | None:
+        self._db.execute(
+            "UPDATE transactions SET meter_stop = ?, stopped_at = ? WHERE id = ? AND charge_point = ? AND stopped_at IS NULL",
+            (meter_stop, stopped_at, transaction_id, charge_point),
+        )
+        return self.find(charge_point, transaction_id)
+
+    def active_transaction(self, charge_point: str, connector: int) -> Transaction | None:
+        row = self._db.execute(
+            "SELECT id, charge_point, connector, id_tag, meter_start FROM transactions "
+            "WHERE charge_point = ? AND connector = ? AND stopped_at IS NULL ORDER BY id DESC LIMIT 1",
+            (charge_point, connector),
+        ).fetchone()
+        return Transaction(*row) if row else None
