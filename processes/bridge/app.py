@@ -1,0 +1,164 @@
+"""The bridge: gateway events -> BEMCom datapoints on MQTT, actuator values -> gateway commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import zmq.asyncio
+
+from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, SequencedMessage
+from common.commands import CommandClient
+from common.consumer import StreamConsumer
+from common.logs import now_ms
+from common.mqtt import MqttLink, MqttMessage, thread_to_loop
+from common.settings import BridgeSettings
+from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object
+
+log = logging.getLogger(__name__)
+
+#: How long to wait for the retained ``available_datapoints`` of an earlier run after the
+#: broker confirmed the subscription, before publishing (a broker sends it right away).
+RESTORE_GRACE = 1.0
+#: Coalesce announcements of new keys (many appear at once when charge points connect).
+ANNOUNCE_INTERVAL = 0.2
+
+
+class Bridge:
+    def __init__(self, settings: BridgeSettings, context: zmq.asyncio.Context) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.connector_name)
+        self.state = DatapointState(self.topics)
+        self._loop = asyncio.get_running_loop()
+        self._inbox: asyncio.Queue[MqttMessage] = asyncio.Queue()
+        self._connected = asyncio.Event()
+        self.restored = asyncio.Event()
+        self.mqtt = MqttLink(settings.mqtt, f"{settings.connector_name}-bridge", thread_to_loop(self._loop, self._inbox))
+        self.mqtt.on_connected = lambda: self._loop.call_soon_threadsafe(self._connected.set)
+        self.mqtt.on_subscribed = lambda topic: self._loop.call_soon_threadsafe(self._subscribed, topic)
+        self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
+        self.consumer = StreamConsumer(
+            context,
+            settings.bus,
+            self.client,
+            EVENT_STREAM,
+            "bridge",
+            self._on_event,
+            other_prefixes=(LOG_PREFIX,),
+            handle_other=self._on_other,
+        )
+        self.mqtt.subscribe(self.topics.available_datapoints, 1)
+        self.mqtt.subscribe(self.topics.datapoint_map, 1)
+
+    # -- MQTT out ---------------------------------------------------------------------
+
+    def publish(self, publication: Publication) -> None:
+        self.mqtt.publish(publication.topic, publication.payload, publication.qos, publication.retain)
+
+    def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
+        """BEMCom's log topic; called from any thread (paho's publish is thread-safe)."""
+        self.mqtt.publish(self.topics.logs, {"timestamp": ts, "msg": msg, "emitter": emitter, "level": level}, 0, True)
+
+    async def _on_event(self, message: SequencedMessage) -> None:
+        if isinstance(message, Event):
+            for publication in self.state.apply_event(message):
+                self.publish(publication)
+
+    async def _on_other(self, message: Message) -> None:
+        if isinstance(message, LogEntry):
+            self.publish_log(message.ts, message.level, f"{message.process}: {message.msg}", message.emitter)
+
+    # -- MQTT in ----------------------------------------------------------------------
+
+    def _subscribed(self, topic: str) -> None:
+        if topic == self.topics.available_datapoints and not self.restored.is_set():
+            self._loop.call_later(RESTORE_GRACE, self._finish_restore)
+
+    def _finish_restore(self) -> None:
+        if not self.restored.is_set():
+            self.restored.set()
+            self.state.dirty = True
+            self.mqtt.unsubscribe(self.topics.available_datapoints)
+            log.info("Known datapoints: %d sensors, %d actuators", len(self.state.sensors), len(self.state.actuators))
+
+    async def _read_inbox(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            try:
+                self._on_mqtt(message)
+            except ValueError as error:
+                log.error("Ignored a message on %s: %s", message.topic, error)
+            except Exception:
+                log.exception("Failed to handle a message on %s", message.topic)
+
+    def _on_mqtt(self, message: MqttMessage) -> None:
+        if message.topic == self.topics.datapoint_map:
+            publications, subscribe, unsubscribe = self.state.apply_datapoint_map(message.payload)
+            for topic in unsubscribe:
+                self.mqtt.unsubscribe(topic)
+            for topic in subscribe:
+                self.mqtt.subscribe(topic, 2)
+            for publication in publications:
+                self.publish(publication)
+            log.info(
+                "Datapoint map: %d sensors, %d actuators mapped", len(self.state.sensor_map), len(self.state.actuator_map)
+            )
+        elif message.topic == self.topics.available_datapoints:
+            if not self.restored.is_set() and message.retain:
+                self.state.restore(message.payload)
+                self._finish_restore()
+        elif message.topic in self.state.actuator_map:
+            self.on_actuator_value(message.topic, message.payload)
+        else:
+            log.warning("Ignored a message on %s: not a topic of the datapoint map", message.topic)
+
+    def on_actuator_value(self, topic: str, payload: bytes) -> None:
+        key = self.state.actuator_map[topic]
+        parse_json_object(payload, f"the value for {key}")
+        log.warning("Actuator %s is not supported by this version", key)
+
+    # -- loops ------------------------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        interval = self.settings.bemcom_heartbeat_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), interval)
+            self._connected.clear()
+            now = now_ms()
+            heartbeat = {"this_heartbeats_timestamp": now, "next_heartbeats_timestamp": now + int(interval * 1000)}
+            self.mqtt.publish(self.topics.heartbeat, heartbeat, 0, False)
+
+    async def _announce(self) -> None:
+        await self.restored.wait()
+        while True:
+            if self.state.dirty:
+                self.state.dirty = False
+                self.mqtt.publish(self.topics.available_datapoints, self.state.available_datapoints(), 1, True)
+            await asyncio.sleep(ANNOUNCE_INTERVAL)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        self.mqtt.start()
+        log.info(
+            "Bridge: MQTT %s:%d as %r, events from %s, commands to %s",
+            settings.mqtt.host, settings.mqtt.port, settings.connector_name,
+            settings.bus.events_endpoint, settings.bus.commands_endpoint,
+        )
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.consumer.serve(), name="events"),
+            asyncio.create_task(self._read_inbox(), name="mqtt-inbox"),
+            asyncio.create_task(self._heartbeats(), name="heartbeats"),
+            asyncio.create_task(self._announce(), name="announce"),
+        ]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.consumer.flush_ack()
+        await self.client.close()
+        self.mqtt.stop()

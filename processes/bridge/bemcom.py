@@ -1,0 +1,136 @@
+"""BEMCom's side of the bridge, without sockets: which keys exist, which are mapped to
+which topics, and what to publish for an event or a new datapoint map."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from common.bus import Event
+from processes.bridge.datapoints import SensorValue, sensor_values
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    topic: str
+    payload: Any
+    qos: int
+    retain: bool
+
+
+class Topics:
+    """The topics of BEMCOM.md for one connector name."""
+
+    def __init__(self, connector_name: str) -> None:
+        self.heartbeat = f"{connector_name}/heartbeat"
+        self.logs = f"{connector_name}/logs"
+        self.available_datapoints = f"{connector_name}/available_datapoints"
+        self.datapoint_map = f"{connector_name}/datapoint_map"
+        self.raw_message_to_db = f"{connector_name}/raw_message_to_db"
+
+
+def parse_json_object(payload: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{what} is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return value
+
+
+def _string_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"{what} must be an object of strings")
+    return value
+
+
+class DatapointState:
+    """Known keys (for ``available_datapoints``), the datapoint map and the last values."""
+
+    SENSOR_QOS = 1  # BEMCom asks for 0; 1 lets the broker confirm delivery. Subscribers get min(both).
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.sensors: dict[str, Any] = {}
+        self.actuators: dict[str, Any] = {}
+        self.sensor_map: dict[str, str] = {}  # key -> topic
+        self.actuator_map: dict[str, str] = {}  # topic -> key
+        self.last: dict[str, SensorValue] = {}
+        self._retained_ts: dict[str, int] = {}  # topic -> timestamp of the retained value
+        self.dirty = False
+
+    # -- keys -------------------------------------------------------------------------
+
+    def learn_sensor(self, key: str, example: Any) -> None:
+        if key not in self.sensors:
+            self.sensors[key] = example
+            self.dirty = True
+
+    def learn_actuator(self, key: str, example: Any) -> None:
+        if key not in self.actuators:
+            self.actuators[key] = example
+            self.dirty = True
+
+    def available_datapoints(self) -> dict[str, dict[str, Any]]:
+        return {"sensor": dict(self.sensors), "actuator": dict(self.actuators)}
+
+    def restore(self, payload: bytes) -> None:
+        """Merge the retained ``available_datapoints`` of an earlier run (keys survive restarts)."""
+        body = parse_json_object(payload, "available_datapoints")
+        for kind, known in (("sensor", self.sensors), ("actuator", self.actuators)):
+            previous = body.get(kind)
+            if isinstance(previous, dict):
+                for key, example in previous.items():
+                    if isinstance(key, str) and key not in known:
+                        known[key] = example
+                        self.dirty = True
+
+    # -- values -----------------------------------------------------------------------
+
+    def apply_event(self, event: Event) -> list[Publication]:
+        publications = []
+        for value in sensor_values(event):
+            publication = self.record(value)
+            if publication is not None:
+                publications.append(publication)
+        return publications
+
+    def record(self, value: SensorValue) -> Publication | None:
+        self.learn_sensor(value.key, value.value)
+        previous = self.last.get(value.key)
+        if previous is None or value.timestamp >= previous.timestamp:
+            self.last[value.key] = value
+        topic = self.sensor_map.get(value.key)
+        return None if topic is None else self._publication(topic, value)
+
+    def _publication(self, topic: str, value: SensorValue) -> Publication:
+        # A late value (older than the one retained on its topic) is still published, so
+        # that BEMCom stores it, but not retained: the newest value stays the retained one.
+        newest = value.timestamp >= self._retained_ts.get(topic, value.timestamp)
+        if newest:
+            self._retained_ts[topic] = value.timestamp
+        payload = {"value": value.value, "timestamp": value.timestamp}
+        return Publication(topic, payload, self.SENSOR_QOS, newest)
+
+    # -- datapoint map ----------------------------------------------------------------
+
+    def apply_datapoint_map(self, payload: bytes) -> tuple[list[Publication], set[str], set[str]]:
+        """A new datapoint map: (values of newly mapped keys, actuator topics to subscribe,
+        actuator topics to unsubscribe). Raises ValueError for a map that makes no sense."""
+        body = parse_json_object(payload, "datapoint_map")
+        sensor_map = _string_map(body.get("sensor", {}), "datapoint_map 'sensor'")
+        actuator_map = _string_map(body.get("actuator", {}), "datapoint_map 'actuator'")
+        newly_mapped = {key: topic for key, topic in sensor_map.items() if self.sensor_map.get(key) != topic}
+        subscribe = set(actuator_map) - set(self.actuator_map)
+        unsubscribe = set(self.actuator_map) - set(actuator_map)
+        self.sensor_map = sensor_map
+        self.actuator_map = actuator_map
+        publications = [
+            self._publication(topic, self.last[key]) for key, topic in newly_mapped.items() if key in self.last
+        ]
+        return publications, subscribe, unsubscribe

@@ -1,0 +1,72 @@
+"""Raw frames from the bus -> ``CN/raw_message_to_db`` (when SEND_RAW_MESSAGE_TO_DB=TRUE)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import zmq.asyncio
+
+from common import __version__
+from common.bus import INBOUND, RAW_STREAM, RawFrame, SequencedMessage
+from common.commands import CommandClient
+from common.consumer import StreamConsumer
+from common.mqtt import MqttLink
+from common.settings import RawLoggerSettings
+
+log = logging.getLogger(__name__)
+
+RAW_QOS = 2  # as BEMCom's template publishes raw messages
+
+
+def raw_message(frame: RawFrame) -> dict[str, Any]:
+    """BEMCom's raw message wrapper; the raw message names its charge point and direction."""
+    return {
+        "payload": {
+            "raw_message": {
+                "charge_point_id": frame.cp,
+                "direction": "from_charge_point" if frame.direction == INBOUND else "to_charge_point",
+                "frame": frame.frame,
+            },
+            "timestamp": frame.ts,
+        },
+        "connector_version": __version__,
+    }
+
+
+class RawLogger:
+    def __init__(self, settings: RawLoggerSettings, context: zmq.asyncio.Context) -> None:
+        self.settings = settings
+        self.topic = f"{settings.connector_name}/raw_message_to_db"
+        self.mqtt = MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
+        self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
+        self.consumer = StreamConsumer(context, settings.bus, self.client, RAW_STREAM, "rawlogger", self._on_frame)
+
+    def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
+        if self.mqtt is not None:
+            payload = {"timestamp": ts, "msg": f"rawlogger: {msg}", "emitter": emitter, "level": level}
+            self.mqtt.publish(f"{self.settings.connector_name}/logs", payload, 0, True)
+
+    async def _on_frame(self, message: SequencedMessage) -> None:
+        if self.mqtt is not None and isinstance(message, RawFrame):
+            self.mqtt.publish(self.topic, raw_message(message), RAW_QOS, False)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        if self.mqtt is not None:
+            self.mqtt.start()
+            log.info("Raw logger: frames from %s to MQTT %s:%d topic %s", self.settings.bus.events_endpoint,
+                     self.settings.mqtt.host, self.settings.mqtt.port, self.topic)
+        else:
+            log.info("Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; following %s without publishing",
+                     self.settings.bus.events_endpoint)
+        task = asyncio.create_task(self.consumer.serve(), name="raw-frames")
+        await stop.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.consumer.flush_ack()
+        await self.client.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()

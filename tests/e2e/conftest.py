@@ -1,0 +1,33 @@
+"""Fixtures for end-to-end tests: a real broker, the real connector, an MQTT observer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.harness import Broker, Connector, Observer
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    broker = Broker(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def connector(tmp_path: Path, broker: Broker) -> Iterator[Connector]:
+    connector = Connector(tmp_path, broker.port)
+    connector.start()
+    yield connector
+    connector.stop()
+
+
+@pytest.fixture
+def observer(broker: Broker, connector: Connector) -> Iterator[Observer]:
+    observer = Observer(broker.port, connector.name)
+    yield observer
+    observer.close()
