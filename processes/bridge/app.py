@@ -15,7 +15,10 @@ from common.consumer import StreamConsumer
 from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage, thread_to_loop
 from common.settings import BridgeSettings
+from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
 from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object
+from processes.bridge.datapoints import SensorValue, join_key
+from processes.bridge.executor import ActuatorExecutor
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ class Bridge:
             other_prefixes=(LOG_PREFIX,),
             handle_other=self._on_other,
         )
+        self.executor = ActuatorExecutor(
+            self.client, settings.call_timeout, settings.charging_voltage, settings.charging_phases, self._on_outcome
+        )
+        self.connectors: dict[str, set[int]] = {}
         self.mqtt.subscribe(self.topics.available_datapoints, 1)
         self.mqtt.subscribe(self.topics.datapoint_map, 1)
 
@@ -63,7 +70,32 @@ class Bridge:
 
     async def _on_event(self, message: SequencedMessage) -> None:
         if isinstance(message, Event):
+            self._learn_charge_point(message)
             for publication in self.state.apply_event(message):
+                self.publish(publication)
+
+    def _learn_charge_point(self, event: Event) -> None:
+        """Offer the actuators of a charge point as soon as it is known, and of each connector it reports."""
+        if event.kind in {"BootNotification", "Connected"}:
+            self.executor.forget(event.cp)
+        connectors = self.connectors.get(event.cp)
+        connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
+        if connectors is not None and (not isinstance(connector, int) or connector in connectors):
+            return
+        connectors = self.connectors.setdefault(event.cp, set())
+        if isinstance(connector, int) and connector >= 0:
+            connectors.add(connector)
+        for key, example in actuator_keys(event.cp, connectors, self.settings.actuator_kinds).items():
+            self.state.learn_actuator(key, example)
+            self.state.learn_sensor(key + RESULT_SUFFIX, "Accepted")
+
+    def _on_outcome(self, actuator: ActuatorKey, outcome: str, configuration: dict[str, str]) -> None:
+        now = now_ms()
+        values = [SensorValue(actuator.key + RESULT_SUFFIX, outcome, now)]
+        values += [SensorValue(join_key(actuator.cp, "configuration", key), text, now) for key, text in configuration.items()]
+        for value in values:
+            publication = self.state.record(value)
+            if publication is not None:
                 self.publish(publication)
 
     async def _on_other(self, message: Message) -> None:
@@ -116,8 +148,17 @@ class Bridge:
 
     def on_actuator_value(self, topic: str, payload: bytes) -> None:
         key = self.state.actuator_map[topic]
-        parse_json_object(payload, f"the value for {key}")
-        log.warning("Actuator %s is not supported by this version", key)
+        actuator = parse_actuator_key(key)
+        if actuator is None or actuator.kind not in self.settings.actuator_kinds:
+            raise ValueError(f"{key} is not an actuator of this connector (see OCPP_CONFIG)")
+        try:
+            message = parse_json_object(payload, f"the value for {key}")
+            if "value" not in message:
+                raise ValueError(f'the message for {key} has no "value"')
+        except ValueError as error:
+            self._on_outcome(actuator, f"InvalidValue: {error}", {})
+            raise
+        self.executor.submit(actuator, message["value"])
 
     # -- loops ------------------------------------------------------------------------
 
@@ -159,6 +200,7 @@ class Bridge:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.executor.close()
         await self.consumer.flush_ack()
         await self.client.close()
         self.mqtt.stop()

@@ -59,7 +59,13 @@ class Gateway:
         self.commands = CommandServer(
             context,
             settings.bus.commands_endpoint,
-            {"status": self.cmd_status, "replay": self.cmd_replay, "ack": self.cmd_ack},
+            {
+                "status": self.cmd_status,
+                "replay": self.cmd_replay,
+                "ack": self.cmd_ack,
+                "call": self.cmd_call,
+                "active_transaction": self.cmd_active_transaction,
+            },
         )
 
     # -- publishing -------------------------------------------------------------------
@@ -119,6 +125,7 @@ class Gateway:
         if self.sessions.get(cp_id) is session:
             del self.sessions[cp_id]
             del self._websockets[cp_id]
+            session.closed.set()
             self.emit_event(cp_id, DISCONNECTED_EVENT, {})
 
     # -- commands ---------------------------------------------------------------------
@@ -161,6 +168,31 @@ class Gateway:
         if args.get("run") == self.run and args.get("stream") in STREAMS and isinstance(args.get("seq"), int):
             self.journal.ack(str(args.get("consumer")), args["stream"], args["seq"])
         return {}
+
+    def _session(self, request: Request) -> ChargePointSession:
+        cp = request.args.get("cp")
+        if not isinstance(cp, str):
+            raise CommandError(ErrorCode.INVALID_VALUE, "the command needs a charge point id 'cp'")
+        session = self.sessions.get(cp)
+        if session is None:
+            raise CommandError(ErrorCode.NOT_CONNECTED, f"charge point {cp} is not connected")
+        return session
+
+    async def cmd_call(self, request: Request) -> dict[str, Any]:
+        """Args ``cp``, ``action``, ``payload`` (OCPP-J camelCase): the charge point's answer."""
+        action, payload = request.args.get("action"), request.args.get("payload", {})
+        if not isinstance(action, str) or not isinstance(payload, dict):
+            raise CommandError(ErrorCode.INVALID_VALUE, "call needs an action (string) and a payload (object)")
+        session = self._session(request)
+        result = await session.send_call(action, payload, request.timeout)
+        return {"status": result.get("status"), "payload": result}
+
+    async def cmd_active_transaction(self, request: Request) -> int | None:
+        cp, connector = request.args.get("cp"), request.args.get("connector")
+        if not isinstance(cp, str) or not isinstance(connector, int):
+            raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction needs cp and connector")
+        transaction = self.store.active_transaction(cp, connector)
+        return None if transaction is None else transaction.id
 
     # -- running ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ answered is lost), and answer. Nothing here awaits a call to the charge point.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -18,6 +19,10 @@ from ocpp.messages import unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+
+from common.bus import ErrorCode
+from processes.gateway.calls import build_call, result_payload
+from processes.gateway.commands import CommandError
 
 if TYPE_CHECKING:
     from processes.gateway.store import Store
@@ -68,6 +73,32 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]
         self.last_message = self.connected_since
         self.connectors: dict[int, str] = {}
         self.boot: dict[str, Any] = {}
+        self.closed = asyncio.Event()
+
+    async def send_call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one call and return its result payload. Calls to one charge point queue in
+        order (the library's lock); a disconnect ends the wait at once."""
+        request = build_call(action, payload)
+        calling = asyncio.ensure_future(self.call(request, suppress=False, skip_schema_validation=True))
+        closing = asyncio.ensure_future(self.closed.wait())
+        try:
+            done, _ = await asyncio.wait({calling, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if calling not in done:
+            calling.cancel()
+            if closing in done:
+                raise CommandError(ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before answering {action}")
+            raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} within {timeout:g} s")
+        try:
+            result = calling.result()
+        except OCPPError as error:
+            raise CommandError(ErrorCode.CALL_ERROR, f"{error.code}: {error.description}") from None
+        except TimeoutError:
+            raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} in time") from None
+        except TypeError as error:  # a result with fields OCPP 1.6 does not have
+            raise CommandError(ErrorCode.CALL_ERROR, f"FormationViolation: {error}") from None
+        return result_payload(result)
 
     async def route_message(self, raw_msg: str) -> None:
         self.last_message = int(time.time() * 1000)

@@ -1,0 +1,47 @@
+"""Calls from the central system to a charge point, built from plain OCPP-J payloads
+(camelCase dicts, as on the wire) and checked against the OCPP 1.6 schema before sending."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ocpp.charge_point import camel_to_snake_case, remove_nones, snake_to_camel_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, _validate_payload
+from ocpp.v16 import call
+
+from common.bus import ErrorCode
+from processes.gateway.commands import CommandError
+
+#: Every call a central system may send to a charge point in OCPP 1.6.
+CENTRAL_SYSTEM_ACTIONS = frozenset(
+    {
+        "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
+        "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
+        "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
+        "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+    }
+)
+
+
+def build_call(action: str, payload: dict[str, Any]) -> Any:
+    """The ocpp payload object of a call, or CommandError(InvalidValue) saying what is wrong."""
+    if action not in CENTRAL_SYSTEM_ACTIONS:
+        raise CommandError(ErrorCode.INVALID_VALUE, f"{action!r} is not a call a central system sends in OCPP 1.6")
+    try:
+        _validate_payload(Call(unique_id="check", action=action, payload=payload), "1.6")
+    except OCPPError as error:
+        cause = error.details.get("cause") if isinstance(error.details, dict) else None
+        raise CommandError(ErrorCode.INVALID_VALUE, f"{action} payload fails the OCPP 1.6 schema: {cause or error.description}") from None
+    try:
+        return getattr(call, action)(**camel_to_snake_case(payload))
+    except TypeError as error:
+        raise CommandError(ErrorCode.INVALID_VALUE, f"{action} payload: {error}") from None
+
+
+def result_payload(result: Any) -> dict[str, Any]:
+    """The camelCase payload of a call result object, without absent fields."""
+    payload = remove_nones(snake_to_camel_case(asdict(result)))
+    assert isinstance(payload, dict)
+    return payload
