@@ -66,7 +66,7 @@ class Broker:
         self.log = directory / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         with self.log.open("ab") as log:
             self._process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)], stdout=log, stderr=log)
         wait_until(lambda: port_open(self.port), 10, "mosquitto to listen")
@@ -171,13 +171,14 @@ class Connector:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.ocpp_port}"
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(ROOT / "supervisord.conf")],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        wait_until(lambda: port_open(self.ocpp_port), 20, "the gateway to listen")
+        if wait:
+            wait_until(lambda: port_open(self.ocpp_port), 20, "the gateway to listen")
 
     def stop(self) -> None:
         if self._process is None:
