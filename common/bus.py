@@ -21,7 +21,7 @@ Commands (ROUTER/DEALER) are single-frame msgpack maps: :class:`Request` from a 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import msgpack
@@ -140,7 +140,8 @@ def stream_prefix(stream: str) -> bytes:
 
 
 def pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    data: bytes = msgpack.packb(obj, use_bin_type=True)
+    return data
 
 
 def unpack(data: bytes) -> Any:
@@ -180,7 +181,7 @@ def decode(frames: list[bytes]) -> Message:
     return from_dict(unpack(frames[1]))
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Typed errors of command replies."""
 
     NOT_CONNECTED = "NotConnected"

@@ -44,7 +44,12 @@ class CommandClient:
                 await self._reader
         self._socket.close(linger=0)
 
-    async def request(self, command: str, args: dict[str, Any] | None = None, timeout: float | None = None) -> Reply:
+    async def request(
+        self,
+        command: str,
+        args: dict[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - it travels with the request to the gateway
+    ) -> Reply:
         """Send one command; the reply, or a failure Reply (never raises for bus trouble)."""
         if self._reader is None:
             self.start()
@@ -56,7 +61,9 @@ class CommandClient:
             try:
                 await self._socket.send(encode_request(request), flags=zmq.NOBLOCK)
             except zmq.Again:
-                return Reply.failure(request.id, ErrorCode.GATEWAY_UNAVAILABLE, "the gateway is not reachable on the bus")
+                return Reply.failure(
+                    request.id, ErrorCode.GATEWAY_UNAVAILABLE, "the gateway is not reachable on the bus"
+                )
             try:
                 return await asyncio.wait_for(future, wait + REPLY_GRACE)
             except TimeoutError:

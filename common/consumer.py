@@ -112,7 +112,9 @@ class StreamConsumer:
         try:
             await self._handle(message)
         except Exception:
-            log.exception("Failed to handle %s %s/%s of %s; skipped", message.stream, message.run, message.seq, message.cp)
+            log.exception(
+                "Failed to handle %s %s/%s of %s; skipped", message.stream, message.run, message.seq, message.cp
+            )
         self.last = message.seq
         self.delivered += 1
 
@@ -125,7 +127,13 @@ class StreamConsumer:
             while True:
                 reply = await self._client.request(
                     "replay",
-                    {"stream": self.stream, "consumer": self.name, "run": self.run, "after": self.last, "limit": self._bus.replay_batch},
+                    {
+                        "stream": self.stream,
+                        "consumer": self.name,
+                        "run": self.run,
+                        "after": self.last,
+                        "limit": self._bus.replay_batch,
+                    },
                 )
                 if not reply.ok:
                     log.debug("Replay of %s not possible now: %s %s", self.stream, reply.error, reply.reason)
@@ -141,7 +149,12 @@ class StreamConsumer:
                 if messages and first > self.last + 1:
                     missing = first - self.last - 1
                     self.lost += missing
-                    log.error("%d %s messages were dropped by the gateway's journal before %s got them", missing, self.stream, self.name)
+                    log.error(
+                        "%d %s messages were dropped by the gateway's journal before %s got them",
+                        missing,
+                        self.stream,
+                        self.name,
+                    )
                     self.last = first - 1
                 for message in messages:
                     if message.seq > self.last:  # type: ignore[union-attr]
@@ -160,6 +173,8 @@ class StreamConsumer:
         position = (self.run, self.last)
         if self.run is None or position == self._acked:
             return
-        reply = await self._client.request("ack", {"stream": self.stream, "consumer": self.name, "run": self.run, "seq": self.last})
+        reply = await self._client.request(
+            "ack", {"stream": self.stream, "consumer": self.name, "run": self.run, "seq": self.last}
+        )
         if reply.ok:
             self._acked = position

@@ -52,7 +52,7 @@ class CallbackHandler(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 message = f"{message}: {record.exc_info[1]!r}"
             self._emit(int(record.created * 1000), record.levelno, message, str(record.funcName))
-        except Exception:  # noqa: BLE001 - a log handler must not raise
+        except Exception:  # noqa: S110 - a log handler must neither raise nor log
             pass
         finally:
             self._busy = False

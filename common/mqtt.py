@@ -39,7 +39,9 @@ def to_json(payload: Any) -> str:
 
 
 class MqttLink:
-    def __init__(self, settings: MqttSettings, client_name: str, on_message: Callable[[MqttMessage], None] | None = None) -> None:
+    def __init__(
+        self, settings: MqttSettings, client_name: str, on_message: Callable[[MqttMessage], None] | None = None
+    ) -> None:
         self._settings = settings
         self._on_message = on_message
         self._subscriptions: dict[str, int] = {}
@@ -100,7 +102,9 @@ class MqttLink:
 
     def _handle_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.warning("MQTT broker %s:%d refused the connection: %s", self._settings.host, self._settings.port, reason)
+            log.warning(
+                "MQTT broker %s:%d refused the connection: %s", self._settings.host, self._settings.port, reason
+            )
             return
         log.info("Connected to the MQTT broker %s:%d", self._settings.host, self._settings.port)
         with self._lock:
@@ -115,9 +119,12 @@ class MqttLink:
         was_connected = self.connected.is_set()
         self.connected.clear()
         # paho's backoff doubles up to max_delay; spread reconnects of many connectors.
-        client.reconnect_delay_set(min_delay=1 + random.random(), max_delay=max(1, int(self._settings.reconnect_max_delay)))  # noqa: S311
+        jitter = random.random()  # noqa: S311 - jitter, not cryptography
+        client.reconnect_delay_set(min_delay=1 + jitter, max_delay=max(1, int(self._settings.reconnect_max_delay)))  # type: ignore[arg-type]
         if was_connected and not self._stopping:
-            log.warning("Lost the MQTT broker %s:%d (%s); reconnecting", self._settings.host, self._settings.port, reason)
+            log.warning(
+                "Lost the MQTT broker %s:%d (%s); reconnecting", self._settings.host, self._settings.port, reason
+            )
 
     def _handle_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         topics = self._pending_subscribes.pop(mid, [])
@@ -127,7 +134,7 @@ class MqttLink:
 
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message is not None:
-            self._on_message(MqttMessage(message.topic, message.payload, bool(message.retain)))
+            self._on_message(MqttMessage(message.topic, bytes(message.payload), bool(message.retain)))
 
 
 def thread_to_loop(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> Callable[[Any], None]:

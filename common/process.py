@@ -23,7 +23,11 @@ def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
     except SettingsError as error:
         for problem in error.problems:
             print(f"{process}: bad setting: {problem}", file=sys.stderr, flush=True)
-        print(f"{process}: not started (exit code {EXIT_BAD_SETTINGS}); fix the settings above", file=sys.stderr, flush=True)
+        print(
+            f"{process}: not started (exit code {EXIT_BAD_SETTINGS}); fix the settings above",
+            file=sys.stderr,
+            flush=True,
+        )
         raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 

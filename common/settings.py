@@ -71,9 +71,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def environment(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = DEFAULT_ENV_FILE
-) -> dict[str, str]:
+def environment(environ: Mapping[str, str] | None = None, env_file: Path | None = DEFAULT_ENV_FILE) -> dict[str, str]:
     """The effective environment: `.env` values as defaults, the real environment wins."""
     merged = read_env_file(env_file) if env_file is not None else {}
     merged.update(os.environ if environ is None else environ)
@@ -152,9 +150,7 @@ class _Reader:
                     return value
             raise ValueError(value)
 
-        return self._parse(
-            name, default, parse, "tcp://127.0.0.1:<port>, tcp://localhost:<port> or ipc://<path>"
-        )
+        return self._parse(name, default, parse, "tcp://127.0.0.1:<port>, tcp://localhost:<port> or ipc://<path>")
 
     def charge_point_ids(self, name: str) -> frozenset[str] | None:
         value = self.raw(name)
@@ -201,9 +197,7 @@ def parse_ocpp_config(value: str) -> frozenset[str]:
         names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = sorted(set(names) - set(ACTUATOR_KINDS))
     if unknown:
-        raise ValueError(
-            f"unknown actuator {', '.join(unknown)}; expected names from {', '.join(ACTUATOR_KINDS)}"
-        )
+        raise ValueError(f"unknown actuator {', '.join(unknown)}; expected names from {', '.join(ACTUATOR_KINDS)}")
     return frozenset(names) if names else frozenset(ACTUATOR_KINDS)
 
 
@@ -267,9 +261,7 @@ class RawLoggerSettings:
 def _connector_name(reader: _Reader) -> str:
     name = reader.text("CONNECTOR_NAME", "ocpp-connector")
     if any(char in name for char in "+#/") or not name:
-        reader.problems.append(
-            f"CONNECTOR_NAME={name!r} is invalid: expected a name without '/', '+' or '#'"
-        )
+        reader.problems.append(f"CONNECTOR_NAME={name!r} is invalid: expected a name without '/', '+' or '#'")
     return name
 
 

@@ -203,7 +203,11 @@ def plan_charging_schedule(connector: int, value: Any, context: Context) -> list
             periods[-1] = period
         else:
             periods.append(period)
-    schedule: dict[str, Any] = {"startSchedule": iso(start), "chargingRateUnit": unit, "chargingSchedulePeriod": periods}
+    schedule: dict[str, Any] = {
+        "startSchedule": iso(start),
+        "chargingRateUnit": unit,
+        "chargingSchedulePeriod": periods,
+    }
     last_end = entries[-1][1]
     if last_end is not None:
         schedule["duration"] = max(1, (last_end - start) // 1000)
@@ -229,7 +233,9 @@ def availability(value: Any) -> str:
         return "Operative"
     if text in {"inoperative", "false", "0", "0.0"}:
         return "Inoperative"
-    raise InvalidValue(f"availability must be Operative or Inoperative (or true/false, 1/0), got {json.dumps(value)[:60]}")
+    raise InvalidValue(
+        f"availability must be Operative or Inoperative (or true/false, 1/0), got {json.dumps(value)[:60]}"
+    )
 
 
 def configuration_change(value: Any) -> dict[str, str]:

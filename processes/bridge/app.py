@@ -38,9 +38,11 @@ class Bridge:
         self._inbox: asyncio.Queue[MqttMessage] = asyncio.Queue()
         self._connected = asyncio.Event()
         self.restored = asyncio.Event()
-        self.mqtt = MqttLink(settings.mqtt, f"{settings.connector_name}-bridge", thread_to_loop(self._loop, self._inbox))
-        self.mqtt.on_connected = lambda: self._loop.call_soon_threadsafe(self._connected.set)
-        self.mqtt.on_subscribed = lambda topic: self._loop.call_soon_threadsafe(self._subscribed, topic)
+        self.mqtt = MqttLink(
+            settings.mqtt, f"{settings.connector_name}-bridge", thread_to_loop(self._loop, self._inbox)
+        )
+        self.mqtt.on_connected = lambda: self._in_loop(self._connected.set)
+        self.mqtt.on_subscribed = lambda topic: self._in_loop(self._subscribed, topic)
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
         self.consumer = StreamConsumer(
             context,
@@ -58,6 +60,10 @@ class Bridge:
         self.connectors: dict[str, set[int]] = {}
         self.mqtt.subscribe(self.topics.available_datapoints, 1)
         self.mqtt.subscribe(self.topics.datapoint_map, 1)
+
+    def _in_loop(self, function: Any, *args: Any) -> None:
+        """From paho's thread: run ``function(*args)`` in the event loop."""
+        self._loop.call_soon_threadsafe(function, *args)
 
     # -- MQTT out ---------------------------------------------------------------------
 
@@ -92,7 +98,9 @@ class Bridge:
     def _on_outcome(self, actuator: ActuatorKey, outcome: str, configuration: dict[str, str]) -> None:
         now = now_ms()
         values = [SensorValue(actuator.key + RESULT_SUFFIX, outcome, now)]
-        values += [SensorValue(join_key(actuator.cp, "configuration", key), text, now) for key, text in configuration.items()]
+        values += [
+            SensorValue(join_key(actuator.cp, "configuration", key), text, now) for key, text in configuration.items()
+        ]
         for value in values:
             publication = self.state.record(value)
             if publication is not None:
@@ -135,7 +143,9 @@ class Bridge:
             for publication in publications:
                 self.publish(publication)
             log.info(
-                "Datapoint map: %d sensors, %d actuators mapped", len(self.state.sensor_map), len(self.state.actuator_map)
+                "Datapoint map: %d sensors, %d actuators mapped",
+                len(self.state.sensor_map),
+                len(self.state.actuator_map),
             )
         elif message.topic == self.topics.available_datapoints:
             if not self.restored.is_set() and message.retain:
@@ -185,8 +195,11 @@ class Bridge:
         self.mqtt.start()
         log.info(
             "Bridge: MQTT %s:%d as %r, events from %s, commands to %s",
-            settings.mqtt.host, settings.mqtt.port, settings.connector_name,
-            settings.bus.events_endpoint, settings.bus.commands_endpoint,
+            settings.mqtt.host,
+            settings.mqtt.port,
+            settings.connector_name,
+            settings.bus.events_endpoint,
+            settings.bus.commands_endpoint,
         )
         tasks: list[asyncio.Task[Any]] = [
             asyncio.create_task(self.consumer.serve(), name="events"),

@@ -36,7 +36,9 @@ def reply_outcome(reply: Reply) -> str:
 
 
 class ActuatorExecutor:
-    def __init__(self, client: CommandClient, call_timeout: float, voltage: float, phases: int, outcome: Outcome) -> None:
+    def __init__(
+        self, client: CommandClient, call_timeout: float, voltage: float, phases: int, outcome: Outcome
+    ) -> None:
         self._client = client
         self._timeout = call_timeout
         self._voltage = voltage
@@ -83,7 +85,9 @@ class ActuatorExecutor:
         self._outcome(actuator, outcome, configuration or {})
 
     async def _call(self, cp: str, call: OcppCall) -> Reply:
-        return await self._client.request("call", {"cp": cp, "action": call.action, "payload": call.payload}, self._timeout)
+        return await self._client.request(
+            "call", {"cp": cp, "action": call.action, "payload": call.payload}, self._timeout
+        )
 
     async def _rate_unit(self, cp: str) -> str:
         """W, or A when the charge point's ChargingScheduleAllowedChargingRateUnit has no Power."""
@@ -97,7 +101,10 @@ class ActuatorExecutor:
 
     async def _context(self, actuator: ActuatorKey, value: Any) -> Context:
         context = Context(now_ms=now_ms(), voltage=self._voltage, phases=self._phases)
-        if actuator.kind in {"execute_send_charging_profile", "execute_send_charging_schedule"} and value not in (None, ""):
+        if actuator.kind in {"execute_send_charging_profile", "execute_send_charging_schedule"} and value not in (
+            None,
+            "",
+        ):
             context = Context(context.now_ms, self._voltage, self._phases, await self._rate_unit(actuator.cp))
         return context
 
@@ -113,7 +120,9 @@ class ActuatorExecutor:
         if kind == "execute_remote_start_transaction":
             if value is None or isinstance(value, bool | dict | list) or not str(value).strip():
                 raise InvalidValue("remote start needs an idTag (a string)")
-            return [OcppCall("RemoteStartTransaction", {"idTag": str(value).strip()} | ({"connectorId": c} if c else {}))]
+            return [
+                OcppCall("RemoteStartTransaction", {"idTag": str(value).strip()} | ({"connectorId": c} if c else {}))
+            ]
         if kind == "execute_unlock_connector":
             if c == 0:
                 raise InvalidValue("unlock needs a connector id above 0")
@@ -148,7 +157,11 @@ class ActuatorExecutor:
         reply = replies[0]
         if actuator.kind == "execute_get_configuration" and reply.ok:
             items = reply.result.get("payload", {}).get("configurationKey", [])
-            learnt = {str(item["key"]): str(item.get("value", "")) for item in items if isinstance(item, dict) and "key" in item}
+            learnt = {
+                str(item["key"]): str(item.get("value", ""))
+                for item in items
+                if isinstance(item, dict) and "key" in item
+            }
             if RATE_UNIT_KEY in learnt:
                 self.rate_units[actuator.cp] = "W" if "Power" in learnt[RATE_UNIT_KEY] else "A"
             return "Accepted", learnt
@@ -165,13 +178,17 @@ class ActuatorExecutor:
             except InvalidValue:
                 transaction_id = None
         if transaction_id is None:
-            reply = await self._client.request("active_transaction", {"cp": actuator.cp, "connector": actuator.connector or 0})
+            reply = await self._client.request(
+                "active_transaction", {"cp": actuator.cp, "connector": actuator.connector or 0}
+            )
             if not reply.ok:
                 return reply_outcome(reply)
             transaction_id = reply.result
             if transaction_id is None:
                 raise InvalidValue(f"no active transaction on connector {actuator.connector or 0} of {actuator.cp}")
-        return reply_outcome(await self._call(actuator.cp, OcppCall("RemoteStopTransaction", {"transactionId": transaction_id})))
+        return reply_outcome(
+            await self._call(actuator.cp, OcppCall("RemoteStopTransaction", {"transactionId": transaction_id}))
+        )
 
 
 def data_transfer(value: Any) -> dict[str, Any]:

@@ -14,8 +14,15 @@ import zmq.asyncio
 from websockets.asyncio.server import ServerConnection, serve
 
 from common.bus import (
+    CONNECTED as CONNECTED_EVENT,
+)
+from common.bus import (
+    DISCONNECTED as DISCONNECTED_EVENT,
+)
+from common.bus import (
     EVENT_STREAM,
     STREAMS,
+    ErrorCode,
     Event,
     GatewayAlive,
     LogEntry,
@@ -24,15 +31,9 @@ from common.bus import (
     pack,
     to_dict,
 )
-from common.bus import (
-    CONNECTED as CONNECTED_EVENT,
-)
-from common.bus import (
-    DISCONNECTED as DISCONNECTED_EVENT,
-)
 from common.logs import now_ms
 from common.settings import GatewaySettings
-from processes.gateway.commands import CommandError, CommandServer, ErrorCode
+from processes.gateway.commands import CommandError, CommandServer
 from processes.gateway.journal import MemoryJournal
 from processes.gateway.server import SUBPROTOCOL, request_checker, serve_connection
 from processes.gateway.session import ChargePointSession, Connection
@@ -71,10 +72,9 @@ class Gateway:
     # -- publishing -------------------------------------------------------------------
 
     def _send(self, topic: bytes, body: dict[str, Any]) -> None:
-        try:
+        # When a subscriber's queue is full, it catches up from the journal.
+        with contextlib.suppress(zmq.Again):
             self._pub.send_multipart([topic, pack(body)], flags=zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # a subscriber's queue is full: it catches up from the journal
 
     def _publish_sequenced(self, message: Event | RawFrame) -> None:
         body = to_dict(message)
@@ -161,7 +161,13 @@ class Gateway:
         limit = args.get("limit", 500)
         limit = limit if isinstance(limit, int) and limit > 0 else 500
         first, messages = self.journal.read(stream, after, limit)
-        return {"run": self.run, "after": after, "first": first, "head": self.journal.heads()[stream], "messages": messages}
+        return {
+            "run": self.run,
+            "after": after,
+            "first": first,
+            "head": self.journal.heads()[stream],
+            "messages": messages,
+        }
 
     async def cmd_ack(self, request: Request) -> dict[str, Any]:
         args = request.args
@@ -214,8 +220,12 @@ class Gateway:
         ) as server:
             log.info(
                 "Gateway run %s: OCPP on ws://%s:%d, events on %s, commands on %s, store %s",
-                self.run, settings.ocpp_host, settings.ocpp_port, settings.bus.events_endpoint,
-                settings.bus.commands_endpoint, settings.journal_path,
+                self.run,
+                settings.ocpp_host,
+                settings.ocpp_port,
+                settings.bus.events_endpoint,
+                settings.bus.commands_endpoint,
+                settings.journal_path,
             )
             tasks = [
                 asyncio.create_task(self.commands.serve(), name="commands"),

@@ -17,10 +17,25 @@ from processes.gateway.commands import CommandError
 #: Every call a central system may send to a charge point in OCPP 1.6.
 CENTRAL_SYSTEM_ACTIONS = frozenset(
     {
-        "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
-        "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
-        "RemoteStartTransaction", "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList",
-        "SetChargingProfile", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DataTransfer",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
     }
 )
 
@@ -33,7 +48,9 @@ def build_call(action: str, payload: dict[str, Any]) -> Any:
         _validate_payload(Call(unique_id="check", action=action, payload=payload), "1.6")
     except OCPPError as error:
         cause = error.details.get("cause") if isinstance(error.details, dict) else None
-        raise CommandError(ErrorCode.INVALID_VALUE, f"{action} payload fails the OCPP 1.6 schema: {cause or error.description}") from None
+        raise CommandError(
+            ErrorCode.INVALID_VALUE, f"{action} payload fails the OCPP 1.6 schema: {cause or error.description}"
+        ) from None
     try:
         return getattr(call, action)(**camel_to_snake_case(payload))
     except TypeError as error:
@@ -42,6 +59,5 @@ def build_call(action: str, payload: dict[str, Any]) -> Any:
 
 def result_payload(result: Any) -> dict[str, Any]:
     """The camelCase payload of a call result object, without absent fields."""
-    payload = remove_nones(snake_to_camel_case(asdict(result)))
-    assert isinstance(payload, dict)
+    payload: dict[str, Any] = remove_nones(snake_to_camel_case(asdict(result)))
     return payload

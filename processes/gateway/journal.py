@@ -43,7 +43,9 @@ class MemoryJournal:
             if self.dropped[stream] in (1, 10, 100) or self.dropped[stream] % 1000 == 0:
                 log.warning(
                     "Journal full (JOURNAL_MAX_EVENTS=%d): %d %s messages dropped so far",
-                    self._max, self.dropped[stream], stream,
+                    self._max,
+                    self.dropped[stream],
+                    stream,
                 )
 
     def first(self, stream: str) -> int:

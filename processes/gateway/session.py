@@ -54,7 +54,7 @@ def readable_unique_id(raw: str | bytes) -> str | None:
     return None
 
 
-class ChargePointSession(ChargePoint):  # type: ignore[misc]
+class ChargePointSession(ChargePoint):
     def __init__(
         self,
         cp_id: str,
@@ -75,7 +75,7 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]
         self.boot: dict[str, Any] = {}
         self.closed = asyncio.Event()
 
-    async def send_call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def send_call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
         """Send one call and return its result payload. Calls to one charge point queue in
         order (the library's lock); a disconnect ends the wait at once."""
         request = build_call(action, payload)
@@ -187,7 +187,9 @@ class ChargePointSession(ChargePoint):  # type: ignore[misc]
             self.id, int(payload["transaction_id"]), int(payload["meter_stop"]), str(payload["timestamp"])
         )
         if transaction is None:
-            log.warning("%s stopped transaction %s, which this gateway never started", self.id, payload["transaction_id"])
+            log.warning(
+                "%s stopped transaction %s, which this gateway never started", self.id, payload["transaction_id"]
+            )
         ctx = {
             "connector_id": transaction.connector if transaction else None,
             "meter_start": transaction.meter_start if transaction else None,

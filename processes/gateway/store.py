@@ -53,24 +53,30 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def start_transaction(self, charge_point: str, connector: int, id_tag: str, meter_start: int, started_at: str) -> int:
+    def start_transaction(
+        self, charge_point: str, connector: int, id_tag: str, meter_start: int, started_at: str
+    ) -> int:
         cursor = self._db.execute(
-            "INSERT INTO transactions (charge_point, connector, id_tag, meter_start, started_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO transactions (charge_point, connector, id_tag, meter_start, started_at)"
+            " VALUES (?, ?, ?, ?, ?)",
             (charge_point, connector, id_tag, meter_start, started_at),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(cursor.lastrowid or 0)
 
     def find(self, charge_point: str, transaction_id: int) -> Transaction | None:
         row = self._db.execute(
-            "SELECT id, charge_point, connector, id_tag, meter_start FROM transactions WHERE id = ? AND charge_point = ?",
+            "SELECT id, charge_point, connector, id_tag, meter_start FROM transactions"
+            " WHERE id = ? AND charge_point = ?",
             (transaction_id, charge_point),
         ).fetchone()
         return Transaction(*row) if row else None
 
-    def stop_transaction(self, charge_point: str, transaction_id: int, meter_stop: int, stopped_at: str) -> Transaction | None:
+    def stop_transaction(
+        self, charge_point: str, transaction_id: int, meter_stop: int, stopped_at: str
+    ) -> Transaction | None:
         self._db.execute(
-            "UPDATE transactions SET meter_stop = ?, stopped_at = ? WHERE id = ? AND charge_point = ? AND stopped_at IS NULL",
+            "UPDATE transactions SET meter_stop = ?, stopped_at = ?"
+            " WHERE id = ? AND charge_point = ? AND stopped_at IS NULL",
             (meter_stop, stopped_at, transaction_id, charge_point),
         )
         return self.find(charge_point, transaction_id)

@@ -40,7 +40,9 @@ class RawLogger:
     def __init__(self, settings: RawLoggerSettings, context: zmq.asyncio.Context) -> None:
         self.settings = settings
         self.topic = f"{settings.connector_name}/raw_message_to_db"
-        self.mqtt = MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
+        self.mqtt = (
+            MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
+        )
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
         self.consumer = StreamConsumer(context, settings.bus, self.client, RAW_STREAM, "rawlogger", self._on_frame)
 
@@ -56,11 +58,18 @@ class RawLogger:
     async def serve(self, stop: asyncio.Event) -> None:
         if self.mqtt is not None:
             self.mqtt.start()
-            log.info("Raw logger: frames from %s to MQTT %s:%d topic %s", self.settings.bus.events_endpoint,
-                     self.settings.mqtt.host, self.settings.mqtt.port, self.topic)
+            log.info(
+                "Raw logger: frames from %s to MQTT %s:%d topic %s",
+                self.settings.bus.events_endpoint,
+                self.settings.mqtt.host,
+                self.settings.mqtt.port,
+                self.topic,
+            )
         else:
-            log.info("Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; following %s without publishing",
-                     self.settings.bus.events_endpoint)
+            log.info(
+                "Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; following %s without publishing",
+                self.settings.bus.events_endpoint,
+            )
         task = asyncio.create_task(self.consumer.serve(), name="raw-frames")
         await stop.wait()
         task.cancel()

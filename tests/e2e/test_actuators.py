@@ -31,7 +31,9 @@ class Bemcom:
         self.topics = {key: f"{self.name}/actuator/{key}" for key in keys}
         sensors = {f"{key}__result": f"{self.name}/result/{key}" for key in keys}
         mark = len(self.observer.on("logs"))
-        self.observer.publish("datapoint_map", {"sensor": sensors, "actuator": {t: k for k, t in self.topics.items()}}, 2, True)
+        self.observer.publish(
+            "datapoint_map", {"sensor": sensors, "actuator": {t: k for k, t in self.topics.items()}}, 2, True
+        )
         expected = f"Datapoint map: {len(sensors)} sensors, {len(keys)} actuators mapped"
         wait_until(lambda: any(m.payload["msg"] == expected for m in self.observer.on("logs")[mark:]), 10, expected)
 
@@ -85,7 +87,11 @@ def test_power_limit_becomes_a_charging_profile_and_reports_accepted(bemcom: Bem
         async with SimulatedChargePoint(url, "CP_LIMIT") as cp:
             await cp.boot()
             await cp.status(1)
-            await in_thread(bemcom.observer.wait_for, "available_datapoints", lambda p: "CP_LIMIT__1__execute_send_charging_profile" in p["actuator"])
+            await in_thread(
+                bemcom.observer.wait_for,
+                "available_datapoints",
+                lambda p: "CP_LIMIT__1__execute_send_charging_profile" in p["actuator"],
+            )
             key = "CP_LIMIT__1__execute_send_charging_profile"
             bemcom.map(key)
             started = time.monotonic()
@@ -99,7 +105,7 @@ def test_power_limit_becomes_a_charging_profile_and_reports_accepted(bemcom: Bem
             assert cs["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 11000}]
             # A second limit replaces the first: same profile id and stack level.
             assert await in_thread(bemcom.write, key, "7400.25") == "Accepted"
-            first, second = await cp.wait_for_call("SetChargingProfile", count=2)
+            _, second = await cp.wait_for_call("SetChargingProfile", count=2)
             assert second["csChargingProfiles"]["chargingProfileId"] == cs["chargingProfileId"]
             assert second["csChargingProfiles"]["stackLevel"] == cs["stackLevel"]
             assert second["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 7400.2
@@ -112,7 +118,13 @@ def test_power_limit_becomes_a_charging_profile_and_reports_accepted(bemcom: Bem
 
 
 def test_watts_become_amperes_where_the_charge_point_takes_only_current(bemcom: Bemcom, url: str) -> None:
-    answers = {"GetConfiguration": {"configurationKey": [{"key": "ChargingScheduleAllowedChargingRateUnit", "readonly": True, "value": "Current"}]}}
+    answers = {
+        "GetConfiguration": {
+            "configurationKey": [
+                {"key": "ChargingScheduleAllowedChargingRateUnit", "readonly": True, "value": "Current"}
+            ]
+        }
+    }
 
     async def scenario() -> None:
         async with SimulatedChargePoint(url, "CP_AMPS", answers=answers) as cp:
@@ -179,7 +191,9 @@ def test_trigger_message_accepts_numbers_numeric_strings_and_names(bemcom: Bemco
             ]
             outcome = await in_thread(bemcom.write, k0, 9)
             assert outcome.startswith("InvalidValue: unknown message to trigger 9")
-            error_log = await in_thread(bemcom.observer.wait_for, "logs", lambda p: "unknown message to trigger 9" in p["msg"])
+            error_log = await in_thread(
+                bemcom.observer.wait_for, "logs", lambda p: "unknown message to trigger 9" in p["msg"]
+            )
             assert error_log["level"] >= 30
 
     asyncio.run(scenario())
@@ -197,7 +211,10 @@ def test_outcomes_rejected_timeout_and_not_connected(bemcom: Bemcom, url: str) -
             bemcom.map(reset, unlock)
             assert await in_thread(bemcom.write, reset, "Hard") == "Rejected"
             assert await in_thread(bemcom.write, unlock, True) == "Timeout"
-            assert await in_thread(bemcom.write, reset, "Sideways") == "InvalidValue: reset must be Soft or Hard, got \"Sideways\""
+            assert (
+                await in_thread(bemcom.write, reset, "Sideways")
+                == 'InvalidValue: reset must be Soft or Hard, got "Sideways"'
+            )
         assert await in_thread(bemcom.write, reset, "Soft") == "NotConnected"
 
     asyncio.run(scenario())
@@ -210,8 +227,13 @@ def test_malformed_actuator_messages_never_stop_the_connector(bemcom: Bemcom, ur
             key = "CP_BAD__execute_reset"
             await in_thread(bemcom.observer.wait_for, "available_datapoints", lambda p: key in p["actuator"])
             bemcom.map(key)
-            assert (await in_thread(bemcom.write, key, None, 10, b"\xff not json")).startswith("InvalidValue: the value for CP_BAD__execute_reset is not JSON")
-            assert await in_thread(bemcom.write, key, None, 10, '{"timestamp": 1}') == 'InvalidValue: the message for CP_BAD__execute_reset has no "value"'
+            assert (await in_thread(bemcom.write, key, None, 10, b"\xff not json")).startswith(
+                "InvalidValue: the value for CP_BAD__execute_reset is not JSON"
+            )
+            assert (
+                await in_thread(bemcom.write, key, None, 10, '{"timestamp": 1}')
+                == 'InvalidValue: the message for CP_BAD__execute_reset has no "value"'
+            )
             assert (await in_thread(bemcom.write, key, None, 10, "[1, 2]")).startswith("InvalidValue: ")
             assert (await in_thread(bemcom.write, key, {"deep": [1, {"x": None}]})).startswith("InvalidValue: ")
             bemcom.observer.publish("datapoint_map", "garbage", qos=2)
@@ -227,7 +249,10 @@ def test_two_charge_points_at_once_and_a_burst_arrives_in_order(bemcom: Bemcom, 
     slow = {"ChangeConfiguration": NO_ANSWER}
 
     async def scenario() -> None:
-        async with SimulatedChargePoint(url, "CP_SLOW", answers=slow) as stuck, SimulatedChargePoint(url, "CP_FAST") as fast:
+        async with (
+            SimulatedChargePoint(url, "CP_SLOW", answers=slow) as stuck,
+            SimulatedChargePoint(url, "CP_FAST") as fast,
+        ):
             await stuck.boot()
             await fast.boot()
             await fast.status(1)
@@ -240,9 +265,13 @@ def test_two_charge_points_at_once_and_a_burst_arrives_in_order(bemcom: Bemcom, 
             for watts in range(1000, 21000, 1000):
                 bemcom.send(limit, watts)
             profiles = await fast.wait_for_call("SetChargingProfile", count=20, timeout=1.4)
-            limits = [p["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] for p in profiles]
+            limits = [
+                p["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] for p in profiles
+            ]
             assert limits == list(range(1000, 21000, 1000))
-            assert await in_thread(wait_until, lambda: len(bemcom.observer.on(bemcom.result_topic(blocked))) == 1, 5, "timeout")
+            assert await in_thread(
+                wait_until, lambda: len(bemcom.observer.on(bemcom.result_topic(blocked))) == 1, 5, "timeout"
+            )
             assert bemcom.observer.on(bemcom.result_topic(blocked))[0].payload["value"] == "Timeout"
 
     asyncio.run(scenario())
@@ -254,9 +283,13 @@ def test_remote_start_stop_configuration_and_generic_calls(bemcom: Bemcom, url: 
             await cp.boot()
             tx = await cp.start_transaction(1, "TAG", meter_start=0)
             keys = [
-                "CP_MISC__1__execute_remote_start_transaction", "CP_MISC__1__execute_remote_stop_transaction",
-                "CP_MISC__execute_get_configuration", "CP_MISC__execute_change_configuration",
-                "CP_MISC__execute_ocpp_call", "CP_MISC__execute_data_transfer", "CP_MISC__1__execute_change_availability",
+                "CP_MISC__1__execute_remote_start_transaction",
+                "CP_MISC__1__execute_remote_stop_transaction",
+                "CP_MISC__execute_get_configuration",
+                "CP_MISC__execute_change_configuration",
+                "CP_MISC__execute_ocpp_call",
+                "CP_MISC__execute_data_transfer",
+                "CP_MISC__1__execute_change_availability",
             ]
             await in_thread(bemcom.observer.wait_for, "available_datapoints", lambda p: set(keys) <= set(p["actuator"]))
             bemcom.map(*keys)
@@ -266,14 +299,23 @@ def test_remote_start_stop_configuration_and_generic_calls(bemcom: Bemcom, url: 
             assert await in_thread(bemcom.write, stop, True) == "Accepted"
             assert await cp.wait_for_call("RemoteStopTransaction") == [{"transactionId": tx}]
             assert await in_thread(bemcom.write, get, ["HeartbeatInterval"]) == "Accepted"
-            config = await in_thread(bemcom.observer.wait_for, "available_datapoints", lambda p: "CP_MISC__configuration__HeartbeatInterval" in p["sensor"])
+            config = await in_thread(
+                bemcom.observer.wait_for,
+                "available_datapoints",
+                lambda p: "CP_MISC__configuration__HeartbeatInterval" in p["sensor"],
+            )
             assert config["sensor"]["CP_MISC__configuration__HeartbeatInterval"] == "300"
             assert await in_thread(bemcom.write, change, {"key": "HeartbeatInterval", "value": 60}) == "Accepted"
             assert await cp.wait_for_call("ChangeConfiguration") == [{"key": "HeartbeatInterval", "value": "60"}]
             assert await in_thread(bemcom.write, availability, 0) == "Accepted"
             assert await cp.wait_for_call("ChangeAvailability") == [{"connectorId": 1, "type": "Inoperative"}]
-            assert await in_thread(bemcom.write, transfer, {"vendor_id": "ACME", "message_id": "hello", "data": {"x": 1}}) == "Accepted"
-            assert await cp.wait_for_call("DataTransfer") == [{"vendorId": "ACME", "messageId": "hello", "data": '{"x": 1}'}]
+            assert (
+                await in_thread(bemcom.write, transfer, {"vendor_id": "ACME", "message_id": "hello", "data": {"x": 1}})
+                == "Accepted"
+            )
+            assert await cp.wait_for_call("DataTransfer") == [
+                {"vendorId": "ACME", "messageId": "hello", "data": '{"x": 1}'}
+            ]
             result = await in_thread(bemcom.write, generic, {"action": "GetLocalListVersion", "payload": {}})
             assert json.loads(result) == {"listVersion": 0}
             invalid = await in_thread(bemcom.write, generic, {"action": "Reset", "payload": {"type": "Sideways"}})

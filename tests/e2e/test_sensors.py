@@ -30,7 +30,9 @@ def value_topic(connector: Connector, number: int) -> str:
 
 def test_heartbeats_and_logs_reach_bemcom(connector: Connector, observer: Observer) -> None:
     beats = [observer.wait_for("heartbeat", timeout=10)]
-    beats.append(observer.wait_for("heartbeat", lambda p: p["this_heartbeats_timestamp"] > beats[0]["this_heartbeats_timestamp"]))
+    beats.append(
+        observer.wait_for("heartbeat", lambda p: p["this_heartbeats_timestamp"] > beats[0]["this_heartbeats_timestamp"])
+    )
     for beat in beats:
         assert beat["next_heartbeats_timestamp"] - beat["this_heartbeats_timestamp"] == 1000
     log_entry = observer.wait_for("logs")
@@ -40,25 +42,43 @@ def test_heartbeats_and_logs_reach_bemcom(connector: Connector, observer: Observ
 
 def test_two_charge_points_report_under_their_own_keys(connector: Connector, observer: Observer) -> None:
     async def scenario() -> None:
-        async with SimulatedChargePoint(connector.url, "CP_1") as cp1, SimulatedChargePoint(connector.url, "site.CP 2") as cp2:
+        async with (
+            SimulatedChargePoint(connector.url, "CP_1") as cp1,
+            SimulatedChargePoint(connector.url, "site.CP 2") as cp2,
+        ):
             boot = await cp1.boot(firmwareVersion="1.2.3")
             assert boot["status"] == "Accepted" and boot["interval"] == 300
             await cp2.boot()
             await cp1.status(1, "Preparing")
             await cp2.status(2, "Charging", info="fine")
             tx = await cp1.start_transaction(1, "TAG_A", meter_start=1000)
-            await cp1.meter_values(1, [
-                {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
-                {"value": "16.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
-                {"value": "1.2345", "unit": "kWh"},
-            ], transaction_id=tx, timestamp=T1)
-            await cp2.meter_values(2, [{"value": "230.5", "measurand": "Voltage", "phase": "L2-N", "unit": "V", "location": "Inlet"}], timestamp=T1)
+            await cp1.meter_values(
+                1,
+                [
+                    {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
+                    {"value": "16.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+                    {"value": "1.2345", "unit": "kWh"},
+                ],
+                transaction_id=tx,
+                timestamp=T1,
+            )
+            await cp2.meter_values(
+                2,
+                [{"value": "230.5", "measurand": "Voltage", "phase": "L2-N", "unit": "V", "location": "Inlet"}],
+                timestamp=T1,
+            )
 
             keys = {
-                "CP_1__connected", "CP_1__BootNotification__firmware_version", "CP_1__1__StatusNotification__status",
-                "CP_1__1__transaction__id", "CP_1__1__Power.Active.Import__W", "CP_1__1__Current.Import__L1__A",
-                "CP_1__1__Energy.Active.Import.Register__Wh", "site.CP 2__2__StatusNotification__info",
-                "site.CP 2__2__Voltage__L2-N__Inlet__V", "site.CP 2__BootNotification__charge_point_vendor",
+                "CP_1__connected",
+                "CP_1__BootNotification__firmware_version",
+                "CP_1__1__StatusNotification__status",
+                "CP_1__1__transaction__id",
+                "CP_1__1__Power.Active.Import__W",
+                "CP_1__1__Current.Import__L1__A",
+                "CP_1__1__Energy.Active.Import.Register__Wh",
+                "site.CP 2__2__StatusNotification__info",
+                "site.CP 2__2__Voltage__L2-N__Inlet__V",
+                "site.CP 2__BootNotification__charge_point_vendor",
             }
             available = await asyncio.to_thread(
                 observer.wait_for, "available_datapoints", lambda p: keys <= set(p["sensor"])
@@ -83,9 +103,19 @@ def test_two_charge_points_report_under_their_own_keys(connector: Connector, obs
             assert (await asyncio.to_thread(observer.wait_for, "messages/5/value"))["value"] == "Charging"
 
             await cp1.meter_values(1, [{"value": "11", "measurand": "Power.Active.Import", "unit": "kW"}], timestamp=T2)
-            await cp2.meter_values(2, [{"value": "231", "measurand": "Voltage", "phase": "L2-N", "unit": "V", "location": "Inlet"}], timestamp=T2)
-            assert await asyncio.to_thread(observer.wait_for, "messages/1/value", lambda p: p["value"] == 11000) == {"value": 11000, "timestamp": T2_MS}
-            assert await asyncio.to_thread(observer.wait_for, "messages/3/value", lambda p: p["value"] == 231) == {"value": 231, "timestamp": T2_MS}
+            await cp2.meter_values(
+                2,
+                [{"value": "231", "measurand": "Voltage", "phase": "L2-N", "unit": "V", "location": "Inlet"}],
+                timestamp=T2,
+            )
+            assert await asyncio.to_thread(observer.wait_for, "messages/1/value", lambda p: p["value"] == 11000) == {
+                "value": 11000,
+                "timestamp": T2_MS,
+            }
+            assert await asyncio.to_thread(observer.wait_for, "messages/3/value", lambda p: p["value"] == 231) == {
+                "value": 231,
+                "timestamp": T2_MS,
+            }
 
     asyncio.run(scenario())
     # Unmapped keys are never published; every mapped topic got exactly what was sent.
@@ -102,7 +132,9 @@ def test_raw_frames_go_to_bemcom_in_both_directions(connector: Connector, observ
             await cp.heartbeat()
 
     asyncio.run(scenario())
-    raw = wait_until(lambda: (lambda found: found if len(found) >= 4 else None)(observer.on("raw_message_to_db")), 10, "4 raw frames")
+    raw = wait_until(
+        lambda: (lambda found: found if len(found) >= 4 else None)(observer.on("raw_message_to_db")), 10, "4 raw frames"
+    )
     messages = [r.payload for r in raw]
     assert {m["connector_version"] for m in messages} == {connector_version()}
     directions = [m["payload"]["raw_message"]["direction"] for m in messages]
@@ -118,20 +150,31 @@ def connector_version() -> str:
     return __version__
 
 
-def test_keys_survive_a_bridge_restart_and_nothing_is_lost(broker: Broker, connector: Connector, observer: Observer) -> None:
+def test_keys_survive_a_bridge_restart_and_nothing_is_lost(
+    broker: Broker, connector: Connector, observer: Observer
+) -> None:
     async def scenario() -> None:
         async with SimulatedChargePoint(connector.url, "CP_R") as cp:
             await cp.boot()
             await cp.meter_values(1, [{"value": "1", "measurand": "Power.Active.Import", "unit": "W"}], timestamp=T1)
-            await asyncio.to_thread(observer.wait_for, "available_datapoints", lambda p: "CP_R__1__Power.Active.Import__W" in p["sensor"])
-            observer.publish("datapoint_map", {"sensor": {"CP_R__1__Power.Active.Import__W": value_topic(connector, 1)}, "actuator": {}}, qos=2, retain=True)
+            await asyncio.to_thread(
+                observer.wait_for, "available_datapoints", lambda p: "CP_R__1__Power.Active.Import__W" in p["sensor"]
+            )
+            observer.publish(
+                "datapoint_map",
+                {"sensor": {"CP_R__1__Power.Active.Import__W": value_topic(connector, 1)}, "actuator": {}},
+                qos=2,
+                retain=True,
+            )
             await asyncio.to_thread(observer.wait_for, "messages/1/value")
             bridge = connector.child_pids()["bridge"]
             os.kill(bridge, signal.SIGKILL)
             # While the bridge is down, the charge point is still answered.
             await cp.meter_values(1, [{"value": "2", "measurand": "Power.Active.Import", "unit": "W"}], timestamp=T2)
             await cp.heartbeat()
-            await asyncio.to_thread(wait_until, lambda: connector.child_pids().get("bridge") not in (None, bridge), 20, "a new bridge")
+            await asyncio.to_thread(
+                wait_until, lambda: connector.child_pids().get("bridge") not in (None, bridge), 20, "a new bridge"
+            )
             assert cp.connected
             # What was answered while the bridge was down arrives, with its meter timestamp.
             late = await asyncio.to_thread(observer.wait_for, "messages/1/value", lambda p: p["value"] == 2, 20)
@@ -156,7 +199,9 @@ def test_transaction_ids_stay_unique_across_gateway_restarts(connector: Connecto
         gateway = connector.child_pids()["gateway"]
         os.kill(gateway, signal.SIGKILL)
         await asyncio.to_thread(wait_until, lambda: not cp.connected, 10, "the charge point to notice")
-        await asyncio.to_thread(wait_until, lambda: connector.child_pids().get("gateway") not in (None, gateway), 20, "a new gateway")
+        await asyncio.to_thread(
+            wait_until, lambda: connector.child_pids().get("gateway") not in (None, gateway), 20, "a new gateway"
+        )
         await asyncio.sleep(0.5)
         await cp.close()
         await asyncio.to_thread(wait_until, lambda: _connects(connector), 20, "the gateway to listen again")

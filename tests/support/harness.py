@@ -175,7 +175,11 @@ class Connector:
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(ROOT / "supervisord.conf")],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         if wait:
             wait_until(lambda: port_open(self.ocpp_port), 20, "the gateway to listen")
