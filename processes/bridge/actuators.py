@@ -125,14 +125,19 @@ def as_number(value: Any, what: str) -> float:
     return number
 
 
-def power_limit(watts: float, context: Context) -> tuple[str, float, dict[str, Any]]:
-    """(charging rate unit, limit with at most one decimal, extra period fields)."""
+def one_decimal(number: float) -> float | int:
+    """Rounded down to 0.1 (the schema's multipleOf), an int when whole (11000, not 11000.0)."""
+    tenths = math.floor(round(number * 10, 6))
+    return tenths // 10 if tenths % 10 == 0 else tenths / 10
+
+
+def power_limit(watts: float, context: Context) -> tuple[str, float | int, dict[str, Any]]:
+    """(charging rate unit, limit rounded down to 0.1, extra period fields)."""
     if watts < 0:
         raise InvalidValue(f"a power limit must not be negative, got {watts:g} W")
     if context.rate_unit == "A":
-        amperes = math.floor(watts / (context.voltage * context.phases) * 10) / 10
-        return "A", amperes, {"numberPhases": context.phases}
-    return "W", math.floor(watts * 10) / 10, {}
+        return "A", one_decimal(watts / (context.voltage * context.phases)), {"numberPhases": context.phases}
+    return "W", one_decimal(watts), {}
 
 
 def iso(ms: int) -> str:
