@@ -2,9 +2,9 @@
 
 Live messages arrive on a SUB socket. Whenever a consumer starts, sees a gap in the
 sequence numbers, sees a new gateway run, or learns from ``gateway.alive`` that it is
-behind, it asks the gateway (command ``replay``) for what it missed, in order. What it
-has delivered it acknowledges (command ``ack``), so that after its own restart the
-gateway resumes it from there.
+behind, it asks the gateway (command ``replay``) for what it missed, in order, from its
+position ``(run, seq)``. What it has delivered it acknowledges (command ``ack``), so that
+after its own restart the gateway resumes it from there.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[SequencedMessage], Awaitable[None]]
 OtherHandler = Callable[[Message], Awaitable[None]]
+Position = tuple[str | None, int]
 
 
 class StreamConsumer:
@@ -47,7 +48,9 @@ class StreamConsumer:
         *,
         other_prefixes: tuple[bytes, ...] = (),
         handle_other: OtherHandler | None = None,
+        delivered: Callable[[], Position] | None = None,
     ) -> None:
+        """``delivered`` tells up to where messages are really delivered (by default: handled)."""
         self._context = context
         self._bus = bus
         self._client = client
@@ -56,12 +59,12 @@ class StreamConsumer:
         self._handle = handle
         self._other_prefixes = other_prefixes
         self._handle_other = handle_other
-        self.run: str | None = None
-        self.last = 0  # last sequence number delivered in ``run``
-        self._acked: tuple[str | None, int] = (None, 0)
-        self.delivered = 0
-        self.lost = 0  # messages the gateway no longer had when asked (journal overflow)
-        self._catching_up = False
+        self.run: str | None = None  # run and sequence number of the last message handled
+        self.last = 0
+        self._delivered = delivered or (lambda: (self.run, self.last))
+        self._acked: Position = (None, 0)
+        self.handled = 0
+        self.lost = 0  # times the gateway no longer had what this consumer needed (journal full)
 
     async def serve(self) -> None:
         """Consume until cancelled."""
@@ -93,7 +96,8 @@ class StreamConsumer:
 
     async def _dispatch(self, message: Message) -> None:
         if isinstance(message, GatewayAlive):
-            if message.run != self.run or message.heads.get(self.stream, 0) > self.last:
+            behind = message.heads.get(self.stream, 0) > (self.last if message.run == self.run else 0)
+            if behind:
                 await self.catch_up()
         elif getattr(message, "stream", None) == self.stream:
             await self._accept(message)  # type: ignore[arg-type]
@@ -102,11 +106,11 @@ class StreamConsumer:
 
     async def _accept(self, message: SequencedMessage) -> None:
         if message.run == self.run and message.seq <= self.last:
-            return  # already delivered (replayed earlier)
-        if message.run != self.run or message.seq != self.last + 1:
-            await self.catch_up()
-            return
-        await self._deliver(message)
+            return  # already handled (replayed earlier)
+        if message.run == self.run and message.seq == self.last + 1:
+            await self._deliver(message)
+        else:
+            await self.catch_up()  # a gap, or a new run: the rest of the old run comes first
 
     async def _deliver(self, message: SequencedMessage) -> None:
         try:
@@ -115,66 +119,41 @@ class StreamConsumer:
             log.exception(
                 "Failed to handle %s %s/%s of %s; skipped", message.stream, message.run, message.seq, message.cp
             )
-        self.last = message.seq
-        self.delivered += 1
+        self.run, self.last = message.run, message.seq
+        self.handled += 1
 
     async def catch_up(self) -> None:
-        """Replay from the gateway until this consumer has everything up to the head."""
-        if self._catching_up:
-            return
-        self._catching_up = True
-        try:
-            while True:
-                reply = await self._client.request(
-                    "replay",
-                    {
-                        "stream": self.stream,
-                        "consumer": self.name,
-                        "run": self.run,
-                        "after": self.last,
-                        "limit": self._bus.replay_batch,
-                    },
+        """Replay from the gateway until this consumer has everything the gateway has."""
+        limit = self._bus.replay_batch
+        while True:
+            args = {"stream": self.stream, "consumer": self.name, "run": self.run, "after": self.last, "limit": limit}
+            reply = await self._client.request("replay", args)
+            if not reply.ok:
+                log.debug("Replay of %s not possible now: %s %s", self.stream, reply.error, reply.reason)
+                return
+            result = reply.result
+            if result.get("lost"):
+                self.lost += 1
+                log.error(
+                    "The gateway's journal no longer had %s messages %s needed: some were lost", self.stream, self.name
                 )
-                if not reply.ok:
-                    log.debug("Replay of %s not possible now: %s %s", self.stream, reply.error, reply.reason)
-                    return
-                result = reply.result
-                if result["run"] != self.run:
-                    if self.run is not None:
-                        log.info("Gateway run changed from %s to %s; following the new run", self.run, result["run"])
-                    self.run = result["run"]
-                    self.last = int(result["after"])
-                messages = [from_dict(body) for body in result["messages"]]
-                first = int(result["first"])
-                if messages and first > self.last + 1:
-                    missing = first - self.last - 1
-                    self.lost += missing
-                    log.error(
-                        "%d %s messages were dropped by the gateway's journal before %s got them",
-                        missing,
-                        self.stream,
-                        self.name,
-                    )
-                    self.last = first - 1
-                for message in messages:
-                    if message.seq > self.last:  # type: ignore[union-attr]
-                        await self._deliver(message)  # type: ignore[arg-type]
-                if not messages or self.last >= int(result["head"]):
-                    return
-        finally:
-            self._catching_up = False
+            messages = [from_dict(body) for body in result["messages"]]
+            for message in messages:
+                await self._deliver(message)  # type: ignore[arg-type]
+            if len(messages) < limit:
+                return
 
     async def _ack_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._bus.heartbeat_interval)
+            await asyncio.sleep(min(self._bus.heartbeat_interval, 1.0))
             await self.flush_ack()
 
     async def flush_ack(self) -> None:
-        position = (self.run, self.last)
-        if self.run is None or position == self._acked:
+        run, seq = self._delivered()
+        if run is None or (run, seq) == self._acked:
             return
         reply = await self._client.request(
-            "ack", {"stream": self.stream, "consumer": self.name, "run": self.run, "seq": self.last}
+            "ack", {"stream": self.stream, "consumer": self.name, "run": run, "seq": seq}
         )
         if reply.ok:
-            self._acked = position
+            self._acked = (run, seq)

@@ -219,6 +219,7 @@ class MqttSettings:
     tls_ca_file: str | None
     keepalive: int
     reconnect_max_delay: float
+    max_pending: int
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ def _mqtt(reader: _Reader) -> MqttSettings:
         tls_ca_file=reader.file("MQTT_TLS_CA_FILE"),
         keepalive=reader.integer("MQTT_KEEPALIVE", 30, 5, 3600),
         reconnect_max_delay=reader.number("MQTT_RECONNECT_MAX_DELAY", 30.0, 0.1, 3600),
+        max_pending=reader.integer("MQTT_MAX_PENDING", 10_000, 10, 10_000_000),
     )
 
 

@@ -8,10 +8,12 @@ import logging
 from typing import Any
 
 import zmq.asyncio
+from paho.mqtt.client import MQTTMessageInfo
 
 from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, SequencedMessage
 from common.commands import CommandClient
 from common.consumer import StreamConsumer
+from common.delivery import DeliveryTracker
 from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage, thread_to_loop
 from common.settings import BridgeSettings
@@ -44,6 +46,7 @@ class Bridge:
         self.mqtt.on_connected = lambda: self._in_loop(self._connected.set)
         self.mqtt.on_subscribed = lambda topic: self._in_loop(self._subscribed, topic)
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
+        self.tracker = DeliveryTracker(settings.mqtt.max_pending)
         self.consumer = StreamConsumer(
             context,
             settings.bus,
@@ -53,6 +56,7 @@ class Bridge:
             self._on_event,
             other_prefixes=(LOG_PREFIX,),
             handle_other=self._on_other,
+            delivered=self.tracker.advance,
         )
         self.executor = ActuatorExecutor(
             self.client, settings.call_timeout, settings.charging_voltage, settings.charging_phases, self._on_outcome
@@ -67,18 +71,23 @@ class Bridge:
 
     # -- MQTT out ---------------------------------------------------------------------
 
-    def publish(self, publication: Publication) -> None:
-        self.mqtt.publish(publication.topic, publication.payload, publication.qos, publication.retain)
+    def publish(self, publication: Publication) -> MQTTMessageInfo | None:
+        return self.mqtt.publish(publication.topic, publication.payload, publication.qos, publication.retain)
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
         """BEMCom's log topic; called from any thread (paho's publish is thread-safe)."""
         self.mqtt.publish(self.topics.logs, {"timestamp": ts, "msg": msg, "emitter": emitter, "level": level}, 0, True)
 
     async def _on_event(self, message: SequencedMessage) -> None:
+        await self.tracker.wait_for_room()
+        infos: list[MQTTMessageInfo] = []
         if isinstance(message, Event):
             self._learn_charge_point(message)
             for publication in self.state.apply_event(message):
-                self.publish(publication)
+                info = self.publish(publication)
+                if info is not None:
+                    infos.append(info)
+        self.tracker.record(message.run, message.seq, infos)
 
     def _learn_charge_point(self, event: Event) -> None:
         """Offer the actuators of a charge point as soon as it is known, and of each connector it reports."""
@@ -177,7 +186,9 @@ class Bridge:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._connected.wait(), interval)
-            self._connected.clear()
+            if self._connected.is_set():  # (re)connected: a broker restarted without persistence
+                self._connected.clear()  # lost the retained available_datapoints; send it again
+                self.state.dirty = True
             now = now_ms()
             heartbeat = {"this_heartbeats_timestamp": now, "next_heartbeats_timestamp": now + int(interval * 1000)}
             self.mqtt.publish(self.topics.heartbeat, heartbeat, 0, False)

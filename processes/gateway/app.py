@@ -34,7 +34,7 @@ from common.bus import (
 from common.logs import now_ms
 from common.settings import GatewaySettings
 from processes.gateway.commands import CommandError, CommandServer
-from processes.gateway.journal import MemoryJournal
+from processes.gateway.journal import Journal
 from processes.gateway.server import SUBPROTOCOL, request_checker, serve_connection
 from processes.gateway.session import ChargePointSession, Connection
 from processes.gateway.store import Store
@@ -47,8 +47,8 @@ class Gateway:
         self.settings = settings
         self.run = uuid.uuid4().hex[:12]
         self.started = now_ms()
-        self.journal = MemoryJournal(self.run, settings.journal_max_events)
         self.store = Store(settings.journal_path)
+        self.journal = Journal(self.store.db, self.run, settings.journal_max_events)
         self.sessions: dict[str, ChargePointSession] = {}
         self._websockets: dict[str, ServerConnection] = {}
         self._main_thread = threading.get_ident()
@@ -78,7 +78,7 @@ class Gateway:
 
     def _publish_sequenced(self, message: Event | RawFrame) -> None:
         body = to_dict(message)
-        self.journal.append(message.stream, body)
+        self.journal.append(message.stream, message.seq, body)  # committed before anything is answered
         self._send(message.topic, body)
 
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
@@ -150,29 +150,29 @@ class Gateway:
         }
 
     async def cmd_replay(self, request: Request) -> dict[str, Any]:
+        """Args ``stream``, ``consumer``, ``run``, ``after``, ``limit``: what follows that position."""
         args = request.args
-        stream = args.get("stream")
-        consumer = args.get("consumer")
+        stream, consumer, run, after = args.get("stream"), args.get("consumer"), args.get("run"), args.get("after", 0)
         if stream not in STREAMS or not isinstance(consumer, str):
             raise CommandError(ErrorCode.INVALID_VALUE, "replay needs a stream (event or raw) and a consumer name")
-        after = args.get("after") if args.get("run") == self.run else self.journal.cursor(consumer, stream)
-        if not isinstance(after, int) or after < 0:
-            raise CommandError(ErrorCode.INVALID_VALUE, "after must be a non-negative integer")
+        if not (run is None or isinstance(run, str)) or not isinstance(after, int) or after < 0:
+            raise CommandError(ErrorCode.INVALID_VALUE, "run must be a string or null, after a non-negative integer")
         limit = args.get("limit", 500)
-        limit = limit if isinstance(limit, int) and limit > 0 else 500
-        first, messages = self.journal.read(stream, after, limit)
-        return {
-            "run": self.run,
-            "after": after,
-            "first": first,
-            "head": self.journal.heads()[stream],
-            "messages": messages,
-        }
+        limit = limit if isinstance(limit, int) and 0 < limit <= 100_000 else 500
+        replay = self.journal.read(stream, consumer, run, after, limit)
+        return {"run": self.run, "head": self.journal.heads()[stream], "messages": replay.messages, "lost": replay.lost}
 
     async def cmd_ack(self, request: Request) -> dict[str, Any]:
         args = request.args
-        if args.get("run") == self.run and args.get("stream") in STREAMS and isinstance(args.get("seq"), int):
-            self.journal.ack(str(args.get("consumer")), args["stream"], args["seq"])
+        stream, consumer, run, seq = args.get("stream"), args.get("consumer"), args.get("run"), args.get("seq")
+        if (
+            stream not in STREAMS
+            or not isinstance(consumer, str)
+            or not isinstance(run, str)
+            or not isinstance(seq, int)
+        ):
+            raise CommandError(ErrorCode.INVALID_VALUE, "ack needs stream, consumer, run and seq")
+        self.journal.ack(consumer, stream, run, seq)
         return {}
 
     def _session(self, request: Request) -> ChargePointSession:

@@ -1,30 +1,67 @@
-"""What the gateway has published, kept so that consumers can ask for what they missed.
+"""What the gateway has published, kept durably so that consumers can ask for what they missed.
 
-Each stream (``event``, ``raw``) has its own sequence numbers, starting at 1 for each
-gateway run. Consumers acknowledge what they have delivered; a consumer that restarts
-resumes from its acknowledged position. Memory is bounded by ``max_per_stream``:
-the oldest entries are dropped beyond it, and every drop is counted.
+The journal lives in SQLite in WAL mode (the ``JOURNAL_PATH`` database, beside the
+transactions): every event and raw frame is committed before the gateway answers the charge
+point or sends the frame, so what was answered survives the death of any process, the
+gateway's own included. ``synchronous=NORMAL`` keeps commits in the WAL without an fsync each:
+that survives a killed process (the operating system holds the data), not a power cut.
+
+Each message carries the gateway's run id and a sequence number per stream and run. The
+journal numbers the messages of each stream across runs without gaps (``pos``), so a consumer
+that was at ``(run, seq)`` of an earlier run resumes with the rest of that run and then the
+next ones. Consumers acknowledge what they have delivered; a consumer that restarts resumes
+from its acknowledged position. Disk is bounded by ``max_per_stream``: older entries are
+deleted beyond it, and entries deleted before every consumer had them are logged and counted.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections import deque
+import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
-from common.bus import STREAMS
+from common.bus import STREAMS, pack, unpack
 
 log = logging.getLogger(__name__)
 
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    stream TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    run TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (stream, pos)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS journal_run_seq ON journal (stream, run, seq);
+CREATE TABLE IF NOT EXISTS cursors (
+    consumer TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    PRIMARY KEY (consumer, stream)
+);
+"""
 
-class MemoryJournal:
-    def __init__(self, run: str, max_per_stream: int) -> None:
+#: Deleting old entries every so many appends keeps the cost of trimming off the hot path.
+TRIM_EVERY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    messages: list[dict[str, Any]]
+    lost: bool  # the consumer's position was deleted before it got what followed (journal full)
+
+
+class Journal:
+    def __init__(self, db: sqlite3.Connection, run: str, max_per_stream: int) -> None:
+        self._db = db
         self.run = run
         self._max = max_per_stream
-        self._entries: dict[str, deque[dict[str, Any]]] = {stream: deque() for stream in STREAMS}
+        self._db.executescript(SCHEMA)
         self._heads: dict[str, int] = dict.fromkeys(STREAMS, 0)
-        self._cursors: dict[tuple[str, str], int] = {}
+        self._positions = {stream: self._last_position(stream) for stream in STREAMS}
+        self._appends = 0
         self.dropped: dict[str, int] = dict.fromkeys(STREAMS, 0)
 
     def next_seq(self, stream: str) -> int:
@@ -32,40 +69,90 @@ class MemoryJournal:
         return self._heads[stream]
 
     def heads(self) -> dict[str, int]:
+        """Sequence number of the newest message of each stream in this run."""
         return dict(self._heads)
 
-    def append(self, stream: str, body: dict[str, Any]) -> None:
-        entries = self._entries[stream]
-        entries.append(body)
-        if len(entries) > self._max:
-            entries.popleft()
-            self.dropped[stream] += 1
-            if self.dropped[stream] in (1, 10, 100) or self.dropped[stream] % 1000 == 0:
-                log.warning(
-                    "Journal full (JOURNAL_MAX_EVENTS=%d): %d %s messages dropped so far",
-                    self._max,
-                    self.dropped[stream],
-                    stream,
-                )
+    def _last_position(self, stream: str) -> int:
+        row = self._db.execute("SELECT MAX(pos) FROM journal WHERE stream = ?", (stream,)).fetchone()
+        return 0 if row[0] is None else int(row[0])
 
-    def first(self, stream: str) -> int:
-        """Sequence number of the oldest entry still held (head + 1 when empty)."""
-        return self._heads[stream] - len(self._entries[stream]) + 1
+    def append(self, stream: str, seq: int, body: dict[str, Any]) -> None:
+        self._positions[stream] += 1
+        self._db.execute(
+            "INSERT INTO journal (stream, pos, run, seq, body) VALUES (?, ?, ?, ?, ?)",
+            (stream, self._positions[stream], self.run, seq, pack(body)),
+        )
+        self._appends += 1
+        if self._appends % TRIM_EVERY == 0:
+            self.trim()
 
-    def read(self, stream: str, after: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """Entries with seq > ``after``, oldest first: (seq of the first returned, entries)."""
-        first = self.first(stream)
-        start = max(after + 1, first)
-        entries = self._entries[stream]
-        chunk = list(itertools.islice(entries, start - first, start - first + limit))
-        return start, chunk
+    def _position(self, stream: str, run: str, seq: int) -> int | None:
+        if seq == 0:  # before the first message of that run
+            row = self._db.execute(
+                "SELECT MIN(pos) FROM journal WHERE stream = ? AND run = ?", (stream, run)
+            ).fetchone()
+            return None if row[0] is None else int(row[0]) - 1
+        row = self._db.execute(
+            "SELECT pos FROM journal WHERE stream = ? AND run = ? AND seq = ?", (stream, run, seq)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def cursor(self, consumer: str, stream: str) -> int:
-        return self._cursors.get((consumer, stream), 0)
+        row = self._db.execute(
+            "SELECT pos FROM cursors WHERE consumer = ? AND stream = ?", (consumer, stream)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
-    def ack(self, consumer: str, stream: str, seq: int) -> None:
-        key = (consumer, stream)
-        self._cursors[key] = max(self._cursors.get(key, 0), min(seq, self._heads[stream]))
+    def read(self, stream: str, consumer: str, run: str | None, after: int, limit: int) -> Replay:
+        """Messages after the consumer's position ``(run, after)``; where that position is not
+        known (a consumer's first start, or its entry was deleted), after its acknowledged one."""
+        position = self._position(stream, run, after) if run is not None else None
+        if position is None:
+            position = self.cursor(consumer, stream)
+        rows = self._db.execute(
+            "SELECT pos, body FROM journal WHERE stream = ? AND pos > ? ORDER BY pos LIMIT ?", (stream, position, limit)
+        ).fetchall()
+        lost = bool(rows) and rows[0][0] > position + 1
+        return Replay([unpack(body) for _, body in rows], lost)
+
+    def ack(self, consumer: str, stream: str, run: str, seq: int) -> None:
+        position = self._position(stream, run, seq)
+        if position is None:
+            return
+        self._db.execute(
+            "INSERT INTO cursors (consumer, stream, pos) VALUES (?, ?, ?) "
+            "ON CONFLICT (consumer, stream) DO UPDATE SET pos = MAX(pos, excluded.pos)",
+            (consumer, stream, position),
+        )
+
+    def trim(self) -> None:
+        for stream in STREAMS:
+            keep_from = self._positions[stream] - self._max
+            if keep_from <= 0:
+                continue
+            slowest = self._db.execute("SELECT MIN(pos) FROM cursors WHERE stream = ?", (stream,)).fetchone()[0]
+            unread = 0
+            if slowest is not None and slowest < keep_from:
+                unread = self._db.execute(
+                    "SELECT COUNT(*) FROM journal WHERE stream = ? AND pos > ? AND pos <= ?",
+                    (stream, slowest, keep_from),
+                ).fetchone()[0]
+            deleted = self._db.execute(
+                "DELETE FROM journal WHERE stream = ? AND pos <= ?", (stream, keep_from)
+            ).rowcount
+            if unread:
+                self.dropped[stream] += unread
+                log.error(
+                    "Journal full (JOURNAL_MAX_EVENTS=%d): deleted %d %s messages a consumer had not yet delivered "
+                    "(%d so far)",
+                    self._max,
+                    unread,
+                    stream,
+                    self.dropped[stream],
+                )
+            elif deleted:
+                log.debug("Journal: deleted %d delivered %s messages", deleted, stream)
 
     def cursors(self) -> dict[str, int]:
-        return {f"{consumer}/{stream}": seq for (consumer, stream), seq in self._cursors.items()}
+        rows = self._db.execute("SELECT consumer, stream, pos FROM cursors").fetchall()
+        return {f"{consumer}/{stream}": int(pos) for consumer, stream, pos in rows}

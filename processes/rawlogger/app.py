@@ -13,6 +13,7 @@ from common import __version__
 from common.bus import INBOUND, RAW_STREAM, RawFrame, SequencedMessage
 from common.commands import CommandClient
 from common.consumer import StreamConsumer
+from common.delivery import DeliveryTracker
 from common.mqtt import MqttLink
 from common.settings import RawLoggerSettings
 
@@ -44,7 +45,10 @@ class RawLogger:
             MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
         )
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
-        self.consumer = StreamConsumer(context, settings.bus, self.client, RAW_STREAM, "rawlogger", self._on_frame)
+        self.tracker = DeliveryTracker(settings.mqtt.max_pending)
+        self.consumer = StreamConsumer(
+            context, settings.bus, self.client, RAW_STREAM, "rawlogger", self._on_frame, delivered=self.tracker.advance
+        )
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
         if self.mqtt is not None:
@@ -52,8 +56,11 @@ class RawLogger:
             self.mqtt.publish(f"{self.settings.connector_name}/logs", payload, 0, True)
 
     async def _on_frame(self, message: SequencedMessage) -> None:
+        await self.tracker.wait_for_room()
+        info = None
         if self.mqtt is not None and isinstance(message, RawFrame):
-            self.mqtt.publish(self.topic, raw_message(message), RAW_QOS, False)
+            info = self.mqtt.publish(self.topic, raw_message(message), RAW_QOS, False)
+        self.tracker.record(message.run, message.seq, [info] if info is not None else [])
 
     async def serve(self, stop: asyncio.Event) -> None:
         if self.mqtt is not None:

@@ -1,0 +1,54 @@
+"""Which consumed bus messages are delivered: every MQTT publication they caused confirmed by
+the broker (PUBACK for QoS 1, PUBCOMP for QoS 2). Only those are acknowledged to the gateway,
+so a process killed with publications still in flight gets them again after its restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Publication(Protocol):
+    def is_published(self) -> bool: ...
+
+
+class DeliveryTracker:
+    """Confirmation is read from paho's message infos (set by paho's thread); no callbacks,
+    so no lock is shared with paho."""
+
+    POLL = 0.02
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: deque[tuple[str, int, Sequence[Publication]]] = deque()
+        self.confirmed: tuple[str | None, int] = (None, 0)
+        self.waits = 0  # times consuming paused because too much was unconfirmed
+
+    def record(self, run: str, seq: int, publications: Sequence[Publication]) -> None:
+        self._entries.append((run, seq, publications))
+        if len(self._entries) > 64:
+            self.advance()
+
+    def advance(self) -> tuple[str | None, int]:
+        """The newest (run, seq) up to which everything is confirmed."""
+        entries = self._entries
+        while entries and all(publication.is_published() for publication in entries[0][2]):
+            run, seq, _ = entries.popleft()
+            self.confirmed = (run, seq)
+        return self.confirmed
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self._entries)
+
+    async def wait_for_room(self) -> None:
+        """Pause consuming while ``limit`` messages wait for the broker (it is down, or slow):
+        memory stays bounded, and the gateway's journal keeps what is not consumed yet."""
+        if len(self._entries) < self.limit:
+            return
+        self.waits += 1
+        while len(self._entries) >= self.limit:  # paho sets the flags from its thread: poll them
+            await asyncio.sleep(self.POLL)
+            self.advance()
