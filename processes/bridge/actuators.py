@@ -32,6 +32,9 @@ TRIGGER_MESSAGES = (
 LIMIT_PROFILE_BASE, LIMIT_STACK_LEVEL = 1000, 2
 SCHEDULE_PROFILE_BASE, SCHEDULE_STACK_LEVEL = 2000, 1
 
+MAX_POWER_W = 10_000_000.0  # 10 MW: above any charge point; keeps the arithmetic finite
+LATEST_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
+
 EXAMPLES: dict[str, Any] = {
     "execute_send_charging_profile": 11000,
     "execute_send_charging_schedule": [{"from_timestamp": None, "to_timestamp": None, "value": 11000}],
@@ -112,17 +115,28 @@ def as_number(value: Any, what: str) -> float:
     if isinstance(value, bool):
         raise InvalidValue(f"{what} must be a number, not {json.dumps(value)}")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise InvalidValue(f"{what} is out of range") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InvalidValue(f"{what} must be a number, got {value!r}") from None
     else:
         raise InvalidValue(f"{what} must be a number, got {json.dumps(value)[:60]}")
     if not math.isfinite(number):
         raise InvalidValue(f"{what} must be a finite number")
     return number
+
+
+def timestamp_ms(value: Any, what: str) -> int:
+    """A BEMCom timestamp (ms since the epoch), between 1970 and 2100."""
+    number = as_number(value, what)
+    if not 0 <= number <= LATEST_TIMESTAMP_MS:
+        raise InvalidValue(f"{what} must be milliseconds since 1970 (up to the year 2100), got {number:g}")
+    return int(number)
 
 
 def one_decimal(number: float) -> float | int:
@@ -133,8 +147,8 @@ def one_decimal(number: float) -> float | int:
 
 def power_limit(watts: float, context: Context) -> tuple[str, float | int, dict[str, Any]]:
     """(charging rate unit, limit rounded down to 0.1, extra period fields)."""
-    if watts < 0:
-        raise InvalidValue(f"a power limit must not be negative, got {watts:g} W")
+    if not 0 <= watts <= MAX_POWER_W:
+        raise InvalidValue(f"a power limit must be from 0 to {MAX_POWER_W:g} W, got {watts:g} W")
     if context.rate_unit == "A":
         return "A", one_decimal(watts / (context.voltage * context.phases)), {"numberPhases": context.phases}
     return "W", one_decimal(watts), {}
@@ -185,8 +199,8 @@ def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | Non
             raise InvalidValue(f"schedule entry {index} must be an object with from_timestamp, to_timestamp and value")
         start = item.get("from_timestamp")
         end = item.get("to_timestamp")
-        start_ms = context.now_ms if start is None else int(as_number(start, f"entry {index} from_timestamp"))
-        end_ms = None if end is None else int(as_number(end, f"entry {index} to_timestamp"))
+        start_ms = context.now_ms if start is None else timestamp_ms(start, f"entry {index} from_timestamp")
+        end_ms = None if end is None else timestamp_ms(end, f"entry {index} to_timestamp")
         if end_ms is not None and end_ms <= start_ms:
             raise InvalidValue(f"schedule entry {index} ends before it starts")
         entries.append((start_ms, end_ms, as_number(item["value"], f"entry {index} value")))

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 #: How long to wait for the retained ``available_datapoints`` of an earlier run after the
 #: broker confirmed the subscription, before publishing (a broker sends it right away).
 RESTORE_GRACE = 1.0
+# Events are consumed only once the retained datapoint map is known (or known to be absent):
+# values handled before would be acknowledged without being published.
 #: Coalesce announcements of new keys (many appear at once when charge points connect).
 ANNOUNCE_INTERVAL = 0.2
 
@@ -40,6 +42,7 @@ class Bridge:
         self._inbox: asyncio.Queue[MqttMessage] = asyncio.Queue()
         self._connected = asyncio.Event()
         self.restored = asyncio.Event()
+        self.map_known = asyncio.Event()
         self.mqtt = MqttLink(
             settings.mqtt, f"{settings.connector_name}-bridge", thread_to_loop(self._loop, self._inbox)
         )
@@ -124,6 +127,8 @@ class Bridge:
     def _subscribed(self, topic: str) -> None:
         if topic == self.topics.available_datapoints and not self.restored.is_set():
             self._loop.call_later(RESTORE_GRACE, self._finish_restore)
+        if topic == self.topics.datapoint_map and not self.map_known.is_set():
+            self._loop.call_later(RESTORE_GRACE, self.map_known.set)
 
     def _finish_restore(self) -> None:
         if not self.restored.is_set():
@@ -151,6 +156,7 @@ class Bridge:
                 self.mqtt.subscribe(topic, 2)
             for publication in publications:
                 self.publish(publication)
+            self.map_known.set()
             log.info(
                 "Datapoint map: %d sensors, %d actuators mapped",
                 len(self.state.sensor_map),
@@ -201,6 +207,10 @@ class Bridge:
                 self.mqtt.publish(self.topics.available_datapoints, self.state.available_datapoints(), 1, True)
             await asyncio.sleep(ANNOUNCE_INTERVAL)
 
+    async def _consume(self) -> None:
+        await self.map_known.wait()
+        await self.consumer.serve()
+
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
         self.mqtt.start()
@@ -213,7 +223,7 @@ class Bridge:
             settings.bus.commands_endpoint,
         )
         tasks: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self.consumer.serve(), name="events"),
+            asyncio.create_task(self._consume(), name="events"),
             asyncio.create_task(self._read_inbox(), name="mqtt-inbox"),
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._announce(), name="announce"),

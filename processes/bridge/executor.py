@@ -12,6 +12,7 @@ from typing import Any
 from common.bus import ErrorCode, Reply
 from common.commands import CommandClient
 from common.logs import now_ms
+from common.ocpp_schema import CENTRAL_SYSTEM_ACTIONS, schema_problem
 from processes.bridge import actuators as act
 from processes.bridge.actuators import ActuatorKey, Context, InvalidValue, OcppCall
 
@@ -109,6 +110,17 @@ class ActuatorExecutor:
         return context
 
     def plan(self, actuator: ActuatorKey, value: Any, context: Context) -> list[OcppCall]:
+        """The calls for a value, each valid by the OCPP 1.6 schema; or InvalidValue."""
+        calls = self._plan(actuator, value, context)
+        for call in calls:
+            if actuator.kind == "execute_ocpp_call" and call.action not in CENTRAL_SYSTEM_ACTIONS:
+                raise InvalidValue(f"{call.action!r} is not a call a central system sends in OCPP 1.6")
+            problem = schema_problem(call.action, call.payload)
+            if problem is not None:
+                raise InvalidValue(f"{call.action} payload fails the OCPP 1.6 schema: {problem}")
+        return calls
+
+    def _plan(self, actuator: ActuatorKey, value: Any, context: Context) -> list[OcppCall]:
         kind, c = actuator.kind, actuator.connector or 0
         if kind == "execute_send_charging_profile":
             return act.plan_charging_profile(c, value, context)

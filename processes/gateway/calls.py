@@ -7,50 +7,20 @@ from dataclasses import asdict
 from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, snake_to_camel_case
-from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, _validate_payload
 from ocpp.v16 import call
 
 from common.bus import ErrorCode
+from common.ocpp_schema import CENTRAL_SYSTEM_ACTIONS, schema_problem
 from processes.gateway.commands import CommandError
-
-#: Every call a central system may send to a charge point in OCPP 1.6.
-CENTRAL_SYSTEM_ACTIONS = frozenset(
-    {
-        "CancelReservation",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "DataTransfer",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetLocalListVersion",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-    }
-)
 
 
 def build_call(action: str, payload: dict[str, Any]) -> Any:
     """The ocpp payload object of a call, or CommandError(InvalidValue) saying what is wrong."""
     if action not in CENTRAL_SYSTEM_ACTIONS:
         raise CommandError(ErrorCode.INVALID_VALUE, f"{action!r} is not a call a central system sends in OCPP 1.6")
-    try:
-        _validate_payload(Call(unique_id="check", action=action, payload=payload), "1.6")
-    except OCPPError as error:
-        cause = error.details.get("cause") if isinstance(error.details, dict) else None
-        raise CommandError(
-            ErrorCode.INVALID_VALUE, f"{action} payload fails the OCPP 1.6 schema: {cause or error.description}"
-        ) from None
+    problem = schema_problem(action, payload)
+    if problem is not None:
+        raise CommandError(ErrorCode.INVALID_VALUE, f"{action} payload fails the OCPP 1.6 schema: {problem}")
     try:
         return getattr(call, action)(**camel_to_snake_case(payload))
     except TypeError as error:

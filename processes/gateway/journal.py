@@ -87,15 +87,22 @@ class Journal:
             self.trim()
 
     def _position(self, stream: str, run: str, seq: int) -> int | None:
-        if seq == 0:  # before the first message of that run
-            row = self._db.execute(
-                "SELECT MIN(pos) FROM journal WHERE stream = ? AND run = ?", (stream, run)
-            ).fetchone()
-            return None if row[0] is None else int(row[0]) - 1
         row = self._db.execute(
             "SELECT pos FROM journal WHERE stream = ? AND run = ? AND seq = ?", (stream, run, seq)
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def _resume(self, stream: str, run: str, after: int) -> tuple[int, bool] | None:
+        """(journal position just before what follows ``(run, after)``, whether some of what
+        follows was deleted), or None when the journal does not know that position."""
+        row = self._db.execute(
+            "SELECT pos, seq FROM journal WHERE stream = ? AND run = ? AND seq > ? ORDER BY seq LIMIT 1",
+            (stream, run, after),
+        ).fetchone()
+        if row is not None:
+            return int(row[0]) - 1, int(row[1]) > after + 1
+        position = self._position(stream, run, after)  # the run ended there
+        return None if position is None else (position, False)
 
     def cursor(self, consumer: str, stream: str) -> int:
         row = self._db.execute(
@@ -106,13 +113,12 @@ class Journal:
     def read(self, stream: str, consumer: str, run: str | None, after: int, limit: int) -> Replay:
         """Messages after the consumer's position ``(run, after)``; where that position is not
         known (a consumer's first start, or its entry was deleted), after its acknowledged one."""
-        position = self._position(stream, run, after) if run is not None else None
-        if position is None:
-            position = self.cursor(consumer, stream)
+        resume = self._resume(stream, run, after) if run is not None else None
+        position, lost = resume if resume is not None else (self.cursor(consumer, stream), False)
         rows = self._db.execute(
             "SELECT pos, body FROM journal WHERE stream = ? AND pos > ? ORDER BY pos LIMIT ?", (stream, position, limit)
         ).fetchall()
-        lost = bool(rows) and rows[0][0] > position + 1
+        lost = lost or (bool(rows) and rows[0][0] > position + 1)
         return Replay([unpack(body) for _, body in rows], lost)
 
     def ack(self, consumer: str, stream: str, run: str, seq: int) -> None:

@@ -19,7 +19,7 @@ from common.settings import RawLoggerSettings
 
 log = logging.getLogger(__name__)
 
-RAW_QOS = 2  # as BEMCom's template publishes raw messages
+RAW_QOS = 1
 
 
 def raw_message(frame: RawFrame) -> dict[str, Any]:

@@ -59,10 +59,18 @@ def mosquitto_binary() -> str:
 class Broker:
     """A private mosquitto; stop() and start() keep the port (for broker restart tests)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, persistence: bool = False) -> None:
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {str(persistence).lower()}",
+            "max_queued_messages 100000",  # the default (1000) drops for an observer that reconnects late
+        ]
+        if persistence:  # sessions, queued and retained messages survive a restart (saved on SIGTERM)
+            lines.append(f"persistence_location {directory}/")
+        self.config.write_text("\n".join(lines) + "\n")
         self.log = directory / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -89,12 +97,16 @@ class Received:
 class Observer:
     """Subscribes to everything of one connector and records it, decoded as JSON."""
 
-    def __init__(self, port: int, connector_name: str) -> None:
+    def __init__(self, port: int, connector_name: str, persistent: bool = False) -> None:
+        """``persistent``: a session the broker keeps (and queues for) while this observer is away."""
         self.connector_name = connector_name
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"observer-{uuid.uuid4().hex[:6]}")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"observer-{uuid.uuid4().hex[:6]}", clean_session=not persistent
+        )
+        self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         self.client.on_connect = lambda client, *_: client.subscribe(f"{connector_name}/#", qos=2)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message

@@ -1,0 +1,192 @@
+"""Fault injection: restart anything, lose nothing.
+
+Charge points send meter values continuously (each a new number, with its own meter
+timestamp) while one part is killed or the broker restarts or goes away for a while. After
+each fault, every value a charge point got an answer for is on MQTT, in order, with its
+original timestamp, and on the raw message topic; no call went unanswered except while the
+gateway itself was down; the charge points are connected again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import WebSocketException
+
+from tests.support.chargepoint import SimulatedChargePoint
+from tests.support.harness import Broker, Connector, Observer, port_open, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CHARGE_POINTS = 3
+INTERVAL = 0.05
+BASE_MS = (int(time.time()) + 3600) * 1000  # meter timestamps ahead of anything else
+
+
+def meter_timestamp(value: int) -> str:
+    seconds, millis = divmod(BASE_MS + value * 1000, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+class MeterSender:
+    """A charge point sending a rising energy register. Like a real one, it retries a message
+    until it is answered: after a lost connection it reconnects and sends the same value again."""
+
+    def __init__(self, url: str, cp_id: str) -> None:
+        self.cp = SimulatedChargePoint(url, cp_id, open_timeout=2)
+        self.port = int(url.rsplit(":", 1)[1])
+        self.answered: list[int] = []
+        self.unanswered = 0
+        self.reconnects = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.cp.connect()
+        value = 1
+        while not stop.is_set():
+            sampled = [{"value": str(value), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+            try:
+                await self.cp.meter_values(1, sampled, timestamp=meter_timestamp(value))
+            except (ConnectionError, TimeoutError):
+                self.unanswered += 1
+                await self._reconnect()
+                continue
+            self.answered.append(value)
+            value += 1
+            await asyncio.sleep(INTERVAL)
+        await self.cp.close()
+
+    async def _reconnect(self) -> None:
+        await self.cp.close()
+        while True:
+            try:
+                await self.cp.connect()
+                self.reconnects += 1
+                return
+            except (OSError, TimeoutError, WebSocketException):
+                await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Broker, Connector, Observer]]:
+    broker = Broker(tmp_path, persistence=True)
+    broker.start()
+    connector = Connector(tmp_path, broker.port, MQTT_RECONNECT_MAX_DELAY="0.5", OCPP_CALL_TIMEOUT="5")
+    connector.start()
+    observer = Observer(broker.port, connector.name, persistent=True)
+    yield broker, connector, observer
+    observer.close()
+    connector.stop()
+    broker.stop()
+
+
+def kill(connector: Connector, program: str) -> Callable[[], None]:
+    def fault() -> None:
+        pid = connector.child_pids()[program]
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: connector.child_pids().get(program) not in (None, pid), 20, f"{program} to be restarted")
+
+    return fault
+
+
+def broker_restart(broker: Broker, downtime: float) -> Callable[[], None]:
+    def fault() -> None:
+        broker.stop()
+        time.sleep(downtime)  # the outage itself: meter values keep coming meanwhile
+        broker.start()
+
+    return fault
+
+
+def run_with_fault(connector: Connector, observer: Observer, fault: Callable[[], None]) -> list[MeterSender]:
+    topics = {
+        f"CP_F{index}__1__Energy.Active.Import.Register__Wh": f"{connector.name}/values/CP_F{index}"
+        for index in range(CHARGE_POINTS)
+    }
+    observer.publish("datapoint_map", {"sensor": topics, "actuator": {}}, qos=2, retain=True)
+    observer.wait_for("logs", lambda p: p["msg"].startswith(f"Datapoint map: {CHARGE_POINTS} sensors"))
+    senders = [MeterSender(connector.url, f"CP_F{index}") for index in range(CHARGE_POINTS)]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(sender.run(stop)) for sender in senders]
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(fault)
+        # Values keep flowing after the fault: every charge point is answered again.
+        marks = [len(sender.answered) for sender in senders]
+        await asyncio.to_thread(
+            wait_until,
+            lambda: all(len(s.answered) > m + 10 for s, m in zip(senders, marks, strict=True)),
+            30,
+            "values after the fault",
+        )
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    return senders
+
+
+def assert_nothing_lost(connector: Connector, observer: Observer, senders: list[MeterSender]) -> None:
+    for index, sender in enumerate(senders):
+        topic = f"values/CP_F{index}"
+        last = sender.answered[-1]
+        wait_until(
+            lambda t=topic, v=last: any(m.payload["value"] == v for m in observer.on(t)), 30, f"value {last} on {topic}"
+        )
+        received = [m.payload for m in observer.on(topic)]
+        values = [payload["value"] for payload in received]
+        assert set(sender.answered) <= set(values), f"lost on {topic}: {sorted(set(sender.answered) - set(values))}"
+        first_seen = list(dict.fromkeys(values))
+        assert first_seen == sorted(first_seen), f"out of order on {topic}"
+        assert len(values) - len(first_seen) <= 100, f"{len(values) - len(first_seen)} duplicates on {topic}"
+        assert all(payload["timestamp"] == BASE_MS + payload["value"] * 1000 for payload in received)
+    for index, sender in enumerate(senders):
+        expected = {str(value) for value in sender.answered}
+        wait_until(lambda i=index, e=expected: not e - raw_meter_values(observer, f"CP_F{i}"), 30, "the raw frames")
+
+
+def raw_meter_values(observer: Observer, cp_id: str) -> set[str]:
+    """The energy values of the MeterValues frames of one charge point on raw_message_to_db."""
+    frames = [m.payload["payload"]["raw_message"] for m in observer.on("raw_message_to_db")]
+    return {
+        json.loads(frame["frame"])[3]["meterValue"][0]["sampledValue"][0]["value"]
+        for frame in frames
+        if frame["charge_point_id"] == cp_id and '"MeterValues"' in frame["frame"]
+    }
+
+
+@pytest.mark.parametrize("program", ["bridge", "rawlogger"])
+def test_killing_a_consumer_disconnects_nobody_and_loses_nothing(
+    site: tuple[Broker, Connector, Observer], program: str
+) -> None:
+    _, connector, observer = site
+    senders = run_with_fault(connector, observer, kill(connector, program))
+    assert [sender.unanswered for sender in senders] == [0] * CHARGE_POINTS
+    assert [sender.reconnects for sender in senders] == [0] * CHARGE_POINTS
+    assert_nothing_lost(connector, observer, senders)
+
+
+def test_killing_the_gateway_loses_nothing_it_answered(site: tuple[Broker, Connector, Observer]) -> None:
+    _, connector, observer = site
+    senders = run_with_fault(connector, observer, kill(connector, "gateway"))
+    assert all(sender.reconnects >= 1 for sender in senders)
+    assert port_open(connector.ocpp_port)
+    assert_nothing_lost(connector, observer, senders)
+
+
+@pytest.mark.parametrize("downtime", [0.0, 5.0], ids=["restart", "outage"])
+def test_a_broker_restart_or_outage_loses_nothing(site: tuple[Broker, Connector, Observer], downtime: float) -> None:
+    broker, connector, observer = site
+    senders = run_with_fault(connector, observer, broker_restart(broker, downtime))
+    assert [sender.unanswered for sender in senders] == [0] * CHARGE_POINTS
+    assert_nothing_lost(connector, observer, senders)
+    # Heartbeats resume after the broker is back.
+    beat = observer.wait_for("heartbeat", lambda p: p["this_heartbeats_timestamp"] > time.time() * 1000 - 1500, 10)
+    assert beat["next_heartbeats_timestamp"] > beat["this_heartbeats_timestamp"]

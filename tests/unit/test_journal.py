@@ -1,0 +1,260 @@
+"""Unit tests of processes.gateway.journal.Journal (SQLite, in memory here): sequence numbers,
+ordered reads across runs, bounded size with counted drops, consumer cursors."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from common.bus import EVENT_STREAM, RAW_STREAM
+from processes.gateway.journal import TRIM_EVERY, Journal
+
+
+@pytest.fixture
+def db() -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    yield connection
+    connection.close()
+
+
+def publish(journal: Journal, stream: str, count: int) -> list[int]:
+    """Publish ``count`` entries the way the gateway does: take a seq, then append the body."""
+    seqs = []
+    for _ in range(count):
+        seq = journal.next_seq(stream)
+        journal.append(stream, seq, {"run": journal.run, "seq": seq, "stream": stream, "data": [1, "two", None]})
+        seqs.append(seq)
+    return seqs
+
+
+def positions(messages: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return [(message["run"], message["seq"]) for message in messages]
+
+
+def seqs_of(messages: list[dict[str, Any]]) -> list[int]:
+    return [message["seq"] for message in messages]
+
+
+# --------------------------------------------------------------------------- sequence numbers
+
+
+def test_sequence_numbers_start_at_one_per_stream(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    assert journal.heads() == {EVENT_STREAM: 0, RAW_STREAM: 0}
+    assert publish(journal, EVENT_STREAM, 3) == [1, 2, 3]
+    assert publish(journal, RAW_STREAM, 2) == [1, 2]
+    assert publish(journal, EVENT_STREAM, 1) == [4]
+    assert journal.heads() == {EVENT_STREAM: 4, RAW_STREAM: 2}
+
+
+def test_heads_is_a_copy(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    heads = journal.heads()
+    heads[EVENT_STREAM] = 99
+    assert journal.heads()[EVENT_STREAM] == 0
+
+
+def test_a_new_run_starts_again_at_one(db: sqlite3.Connection) -> None:
+    publish(Journal(db, "run-1", max_per_stream=1000), EVENT_STREAM, 5)
+    journal = Journal(db, "run-2", max_per_stream=1000)
+    assert journal.heads()[EVENT_STREAM] == 0
+    assert publish(journal, EVENT_STREAM, 2) == [1, 2]
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def test_empty_journal_reads_nothing(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    replay = journal.read(EVENT_STREAM, "bridge", None, 0, 10)
+    assert replay.messages == []
+    assert replay.lost is False
+
+
+def test_read_returns_entries_in_order(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    publish(journal, EVENT_STREAM, 10)
+    publish(journal, RAW_STREAM, 4)
+
+    replay = journal.read(EVENT_STREAM, "bridge", "run-1", 0, 100)
+    assert seqs_of(replay.messages) == list(range(1, 11))
+    assert replay.lost is False
+
+    replay = journal.read(EVENT_STREAM, "bridge", "run-1", 3, 4)
+    assert seqs_of(replay.messages) == [4, 5, 6, 7]
+
+    replay = journal.read(EVENT_STREAM, "bridge", "run-1", 8, 100)
+    assert seqs_of(replay.messages) == [9, 10]
+
+    replay = journal.read(RAW_STREAM, "bridge", "run-1", 2, 100)
+    assert [message["stream"] for message in replay.messages] == [RAW_STREAM, RAW_STREAM]
+    assert seqs_of(replay.messages) == [3, 4]
+
+
+def test_bodies_come_back_as_appended(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    body = {"t": "event", "run": "run-1", "seq": 1, "payload": {"a": [1, 2.5, None, True]}, "ctx": {}}
+    journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), body)
+    assert journal.read(EVENT_STREAM, "bridge", None, 0, 10).messages == [body]
+
+
+def test_read_at_head_is_empty(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    publish(journal, EVENT_STREAM, 5)
+    replay = journal.read(EVENT_STREAM, "bridge", "run-1", 5, 10)
+    assert replay.messages == []
+    assert replay.lost is False
+
+
+def test_first_start_without_run_reads_from_the_beginning(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    publish(journal, EVENT_STREAM, 3)
+    assert seqs_of(journal.read(EVENT_STREAM, "new-consumer", None, 0, 10).messages) == [1, 2, 3]
+
+
+def test_read_continues_into_the_next_run(db: sqlite3.Connection) -> None:
+    publish(Journal(db, "run-A", max_per_stream=1000), EVENT_STREAM, 3)
+    journal = Journal(db, "run-B", max_per_stream=1000)
+    publish(journal, EVENT_STREAM, 2)
+    replay = journal.read(EVENT_STREAM, "bridge", "run-A", 1, 100)
+    assert positions(replay.messages) == [("run-A", 2), ("run-A", 3), ("run-B", 1), ("run-B", 2)]
+    assert replay.lost is False
+
+
+def test_unknown_position_falls_back_to_the_acknowledged_one(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    publish(journal, EVENT_STREAM, 6)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 4)
+    assert seqs_of(journal.read(EVENT_STREAM, "bridge", None, 0, 10).messages) == [5, 6]
+    assert seqs_of(journal.read(EVENT_STREAM, "bridge", "unknown-run", 2, 10).messages) == [5, 6]
+    assert seqs_of(journal.read(EVENT_STREAM, "bridge", "run-1", 99, 10).messages) == [5, 6]
+    # another consumer has no cursor yet: everything
+    assert seqs_of(journal.read(EVENT_STREAM, "rawlogger", None, 0, 10).messages) == [1, 2, 3, 4, 5, 6]
+
+
+# --------------------------------------------------------------------------- bounded size
+
+
+def test_trim_drops_the_oldest(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=5)
+    publish(journal, EVENT_STREAM, 12)
+    publish(journal, RAW_STREAM, 3)
+    journal.trim()
+    replay = journal.read(EVENT_STREAM, "bridge", "run-1", 8, 100)
+    assert seqs_of(replay.messages) == [9, 10, 11, 12]
+    assert replay.lost is False
+    assert seqs_of(journal.read(RAW_STREAM, "bridge", "run-1", 0, 100).messages) == [1, 2, 3]
+    assert journal.heads() == {EVENT_STREAM: 12, RAW_STREAM: 3}
+
+
+def test_size_is_bounded_without_explicit_trim(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=100)
+    publish(journal, EVENT_STREAM, TRIM_EVERY)
+    messages = journal.read(EVENT_STREAM, "bridge", None, 0, 10 * TRIM_EVERY).messages
+    assert seqs_of(messages) == list(range(TRIM_EVERY - 99, TRIM_EVERY + 1))
+
+
+def test_read_after_trimmed_entries_reports_loss(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=5)
+    publish(journal, EVENT_STREAM, 3)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 2)
+    publish(journal, EVENT_STREAM, 9)
+    journal.trim()
+    replay = journal.read(EVENT_STREAM, "bridge", "run-1", 2, 3)
+    assert replay.lost is True  # 3..7 are gone
+    assert seqs_of(replay.messages) == [8, 9, 10]
+
+
+def test_new_consumer_after_trim_learns_of_the_loss(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=5)
+    publish(journal, EVENT_STREAM, 12)
+    journal.trim()
+    replay = journal.read(EVENT_STREAM, "bridge", None, 0, 100)
+    assert replay.lost is True
+    assert seqs_of(replay.messages) == [8, 9, 10, 11, 12]
+
+
+def test_drops_of_undelivered_entries_are_counted_and_logged(
+    db: sqlite3.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = Journal(db, "run-1", max_per_stream=5)
+    publish(journal, EVENT_STREAM, 3)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 2)
+    publish(journal, EVENT_STREAM, 9)
+    with caplog.at_level(logging.WARNING, logger="processes.gateway.journal"):
+        journal.trim()
+    assert journal.dropped == {EVENT_STREAM: 5, RAW_STREAM: 0}  # 3..7 were deleted unread
+    assert any("Journal full" in record.getMessage() for record in caplog.records)
+
+
+def test_drops_of_delivered_entries_are_not_counted(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=5)
+    publish(journal, EVENT_STREAM, 12)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 12)
+    journal.trim()
+    assert journal.dropped == {EVENT_STREAM: 0, RAW_STREAM: 0}
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def test_cursor_defaults_to_zero(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=100)
+    assert journal.cursor("bridge", EVENT_STREAM) == 0
+    assert journal.cursors() == {}
+
+
+def test_ack_only_moves_forward(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=100)
+    publish(journal, EVENT_STREAM, 10)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 4)
+    assert journal.cursor("bridge", EVENT_STREAM) == 4
+    journal.ack("bridge", EVENT_STREAM, "run-1", 2)
+    assert journal.cursor("bridge", EVENT_STREAM) == 4
+    journal.ack("bridge", EVENT_STREAM, "run-1", 7)
+    assert journal.cursor("bridge", EVENT_STREAM) == 7
+
+
+def test_ack_never_moves_past_head(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=100)
+    publish(journal, EVENT_STREAM, 5)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 3)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 1000)
+    journal.ack("bridge", EVENT_STREAM, "run-1", -1)
+    journal.ack("bridge", EVENT_STREAM, "other-run", 5)
+    assert journal.cursor("bridge", EVENT_STREAM) == 3
+    journal.ack("bridge", RAW_STREAM, "run-1", 1)  # nothing published on raw yet
+    assert journal.cursor("bridge", RAW_STREAM) == 0
+
+
+def test_ack_across_runs(db: sqlite3.Connection) -> None:
+    first = Journal(db, "run-A", max_per_stream=100)
+    publish(first, EVENT_STREAM, 3)
+    second = Journal(db, "run-B", max_per_stream=100)
+    publish(second, EVENT_STREAM, 3)
+    second.ack("bridge", EVENT_STREAM, "run-B", 1)
+    second.ack("bridge", EVENT_STREAM, "run-A", 3)  # older than what was acknowledged: ignored
+    assert positions(second.read(EVENT_STREAM, "bridge", None, 0, 10).messages) == [("run-B", 2), ("run-B", 3)]
+
+
+def test_cursors_are_per_consumer_and_stream(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=100)
+    publish(journal, EVENT_STREAM, 5)
+    publish(journal, RAW_STREAM, 5)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 3)
+    journal.ack("rawlogger", RAW_STREAM, "run-1", 5)
+    assert journal.cursor("bridge", RAW_STREAM) == 0
+    assert journal.cursor("rawlogger", EVENT_STREAM) == 0
+    assert journal.cursors() == {"bridge/event": 3, "rawlogger/raw": 5}
+
+
+def test_cursors_survive_a_new_journal_on_the_same_database(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=100)
+    publish(journal, EVENT_STREAM, 4)
+    journal.ack("bridge", EVENT_STREAM, "run-1", 2)
+    restarted = Journal(db, "run-2", max_per_stream=100)
+    assert positions(restarted.read(EVENT_STREAM, "bridge", None, 0, 10).messages) == [("run-1", 3), ("run-1", 4)]
