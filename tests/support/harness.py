@@ -78,6 +78,10 @@ class Broker:
         with self.log.open("ab") as log:
             self._process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)], stdout=log, stderr=log)
         wait_until(lambda: port_open(self.port), 10, "mosquitto to listen")
+        # Another program may have taken the port while this broker was stopped: fail loudly.
+        time.sleep(0.2)
+        if self._process.poll() is not None:
+            raise RuntimeError(f"mosquitto could not listen on {self.port}: {self.log.read_text()[-500:]}")
 
     def stop(self) -> None:
         if self._process is not None:
