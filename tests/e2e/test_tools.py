@@ -1,0 +1,122 @@
+"""End to end, operator tools: busctl, the simulator and the health check against the real
+connector under supervisord, run as an operator runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import pytest
+
+from tests.support.chargepoint import SimulatedChargePoint
+from tests.support.harness import ROOT, Connector
+
+pytestmark = pytest.mark.e2e
+
+
+async def run_tool(connector: Connector, *args: str, timeout: float = 30) -> tuple[int, str, str]:  # noqa: ASYNC109
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        cwd=ROOT,
+        env=connector.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+def test_busctl_status_lists_connected_charge_points(connector: Connector) -> None:
+    async def scenario() -> None:
+        async with SimulatedChargePoint(connector.url, "site.CP 1") as cp:
+            await cp.boot(chargePointModel="Wallbox")
+            await cp.status(1, "Charging")
+            await cp.status(2, "Available")
+            code, out, err = await run_tool(connector, "tools.busctl", "status")
+            assert code == 0, err
+            status = json.loads(out)  # not a terminal: JSON
+            [point] = status["charge_points"]
+            assert point["id"] == "site.CP 1"
+            assert point["connectors"] == {"1": "Charging", "2": "Available"}
+            assert point["last_message"] >= point["connected_since"] > 0
+            assert point["boot"]["charge_point_model"] == "Wallbox"
+
+    asyncio.run(scenario())
+
+
+def test_busctl_call_reaches_the_charge_point(connector: Connector) -> None:
+    async def scenario() -> None:
+        async with SimulatedChargePoint(connector.url, "CP_call") as cp:
+            await cp.boot()
+            code, out, err = await run_tool(connector, "tools.busctl", "call", "CP_call", "Reset", '{"type": "Soft"}')
+            assert code == 0, err
+            assert json.loads(out)["status"] == "Accepted"
+            [reset] = await cp.wait_for_call("Reset")
+            assert reset == {"type": "Soft"}
+
+            code, out, err = await run_tool(connector, "tools.busctl", "call", "CP_none", "Reset", '{"type": "Hard"}')
+            assert code == 1 and out == ""
+            assert "NotConnected" in err and "CP_none" in err
+
+            code, out, err = await run_tool(connector, "tools.busctl", "call", "CP_call", "Reset", "{not json")
+            assert code == 2 and "PAYLOAD_JSON" in err
+
+    asyncio.run(scenario())
+
+
+async def read_json_line(stream: asyncio.StreamReader, wait: float) -> dict[str, Any] | None:
+    try:
+        line = await asyncio.wait_for(stream.readline(), wait)
+    except TimeoutError:
+        return None
+    assert line, "busctl tail ended"
+    body: dict[str, Any] = json.loads(line)
+    return body
+
+
+def test_busctl_tail_filters_by_charge_point_id(connector: Connector) -> None:
+    """Ids with dots: "site.A" must not match "site.A.2" (a topic prefix would)."""
+
+    async def scenario() -> None:
+        tail = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "tools.busctl", "tail", "--cp", "site.A", "--json"],
+            cwd=ROOT,
+            env=connector.env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert tail.stdout is not None
+        lines: list[dict[str, Any]] = []
+        try:
+            async with (
+                SimulatedChargePoint(connector.url, "site.A") as mine,
+                SimulatedChargePoint(connector.url, "site.A.2") as other,
+            ):
+                await other.boot()
+                await mine.boot()
+                # Until the subscription has reached the gateway, messages are not seen (slow joiner).
+                async with asyncio.timeout(30):
+                    while not lines:
+                        await other.status(1, "Available")
+                        await mine.status(1, "Preparing")
+                        line = await read_json_line(tail.stdout, 0.5)
+                        lines += [line] if line else []
+                await other.heartbeat()
+                await mine.meter_values(1, [{"value": "12", "measurand": "Energy.Active.Import.Register"}])
+                async with asyncio.timeout(30):
+                    while not any(line.get("kind") == "MeterValues" for line in lines):
+                        line = await read_json_line(tail.stdout, 1)
+                        lines += [line] if line else []
+        finally:
+            tail.terminate()
+            assert await asyncio.wait_for(tail.wait(), 10) == 0
+        assert {line["cp"] for line in lines} == {"site.A"}
+        kinds = {(line["t"], line.get("kind")) for line in lines}
+        assert ("event", "MeterValues") in kinds and ("event", "Heartbeat") not in kinds
+        assert all(line["topic"].startswith(("event.", "raw.")) for line in lines)
+
+    asyncio.run(scenario())
