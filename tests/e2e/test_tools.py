@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import ROOT, Connector
+from tests.support.harness import ROOT, Connector, Observer, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -120,3 +120,39 @@ def test_busctl_tail_filters_by_charge_point_id(connector: Connector) -> None:
         assert all(line["topic"].startswith(("event.", "raw.")) for line in lines)
 
     asyncio.run(scenario())
+
+
+def test_simulator_session_reaches_bemcom(connector: Connector, observer: Observer) -> None:
+    energy = "SIM_1__1__Energy.Active.Import.Register__Wh"
+    status = "SIM_1__1__StatusNotification__status"
+    stopped = "SIM_1__1__transaction__reason"
+    topics = {key: f"{connector.name}/messages/{number}/value" for number, key in enumerate((energy, status, stopped))}
+    observer.publish("datapoint_map", {"sensor": topics, "actuator": {}}, qos=2, retain=True)
+    wait_until(lambda: "Datapoint map: 3 sensors" in connector.output(), 20, "the bridge to take the map")
+
+    code, out, err = asyncio.run(
+        run_tool(
+            connector,
+            *["tools.simulate", connector.url + "/ocpp", "--id-prefix", "SIM_", "--sessions", "1"],
+            *["--interval", "0.1", "--samples", "4", "--pause", "0", "--report", "0.2"],
+            timeout=60,
+        )
+    )
+    assert code == 0, err
+    assert "1 charge points x 1 connectors" in err
+    last = out.splitlines()[-1]  # not a terminal: summary lines
+    assert " 1 sessions done" in last and " 0 errors" in last
+
+    def suffix(key: str) -> str:
+        return topics[key].removeprefix(connector.name + "/")
+
+    observer.wait_for(suffix(stopped), lambda p: p["value"] == "Local", timeout=20)
+    observer.wait_for(suffix(status), lambda p: p["value"] == "Available", timeout=20)
+    # meterStart, 4 samples and the transaction data, each with the meter's time: rising in time.
+    readings = [(m.payload["timestamp"], m.payload["value"]) for m in observer.on(suffix(energy))]
+    assert len(readings) >= 5
+    in_time = [value for _, value in sorted(readings)]
+    assert in_time == sorted(in_time) and in_time[-1] > in_time[0]
+    statuses = [message.payload["value"] for message in observer.on(suffix(status))]
+    for expected in ("Preparing", "Charging", "Finishing", "Available"):
+        assert expected in statuses
