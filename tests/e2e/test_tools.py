@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import ROOT, Connector, Observer, wait_until
+from tests.support.harness import ROOT, Broker, Connector, Observer, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -156,3 +158,41 @@ def test_simulator_session_reaches_bemcom(connector: Connector, observer: Observ
     statuses = [message.payload["value"] for message in observer.on(suffix(status))]
     for expected in ("Preparing", "Charging", "Finishing", "Available"):
         assert expected in statuses
+
+
+def healthcheck(connector: Connector) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.healthcheck"],
+        cwd=ROOT,
+        env=connector.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_healthcheck_sees_processes_and_broker(connector: Connector, broker: Broker) -> None:
+    healthy = wait_until(lambda: (r := healthcheck(connector)).returncode == 0 and r, 30, "a healthy connector", 0.2)
+    assert healthy.stdout.startswith("healthy: gateway, bridge, rawlogger RUNNING; MQTT broker")
+    assert len(healthy.stdout.splitlines()) == 1
+
+    broker.stop()  # BEMCOM_HEARTBEAT_INTERVAL=1: unhealthy after 3 s without a connected heartbeat
+    sick = wait_until(lambda: (r := healthcheck(connector)).returncode == 1 and r, 30, "an unhealthy connector", 0.2)
+    assert sick.stderr.startswith("unhealthy: the bridge has not been connected to the MQTT broker for")
+    assert len(sick.stderr.splitlines()) == 1
+
+    broker.start()  # the bridge reconnects by itself (MQTT_RECONNECT_MAX_DELAY=1)
+    wait_until(lambda: healthcheck(connector).returncode == 0, 30, "healthy again", 0.2)
+
+
+def test_healthcheck_reports_processes_that_do_not_run(tmp_path: Path, broker: Broker) -> None:
+    # A bad setting stops bridge and raw logger at start: BACKOFF, then FATAL; the gateway runs.
+    connector = Connector(tmp_path, broker.port, MQTT_KEEPALIVE="1")
+    with running(connector):
+        sick = wait_until(
+            lambda: "rawlogger FATAL" in (r := healthcheck(connector)).stderr and r, 60, "rawlogger FATAL", 0.2
+        )
+        assert sick.returncode == 1
+        assert sick.stderr.startswith("unhealthy: bridge FATAL; rawlogger FATAL")
+        assert "gateway" not in sick.stderr.split(";")[0]
