@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,31 @@ def test_healthcheck_reports_processes_that_do_not_run(tmp_path: Path, broker: B
         assert sick.returncode == 1
         assert sick.stderr.startswith("unhealthy: bridge FATAL; rawlogger FATAL")
         assert "gateway" not in sick.stderr.split(";")[0]
+
+
+def test_demo_runs_and_cleans_up() -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "tools.demo", "--duration", "8", "--charge-points", "1", "--interval", "0.5"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any("CP_1__1__Power.Active.Import__W" in line for line in lines), result.stdout
+    assert any("CP_1__1__StatusNotification__status" in line for line in lines)
+    assert lines[-1] == "demo: done"
+    workdir = next(line.split("logs in ")[1] for line in lines if "logs in " in line)
+    assert not Path(workdir).exists()
+    assert not list((ROOT / "var").glob("mosquitto-*.pid")) and not (ROOT / "var" / "supervisord.pid").exists()
+
+
+def test_demo_refuses_to_run_beside_a_running_connector() -> None:
+    pidfile = ROOT / "var" / "supervisord.pid"
+    assert not pidfile.exists(), "a connector runs from this checkout"
+    pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.demo"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+        pidfile.unlink()
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"a connector already runs from this checkout (supervisord pid {os.getpid()}" in result.stderr
