@@ -57,6 +57,18 @@ def pairs(payload: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={compact(value)}" for key, value in payload.items())
 
 
+def meter_text(payload: Mapping[str, Any]) -> str:
+    """MeterValues in short: connector, transaction and ``measurand[phase]=value unit`` per sample."""
+    head = {key: value for key, value in payload.items() if key != "meter_value"}
+    samples = []
+    for meter_value in payload.get("meter_value") or []:
+        for sampled in meter_value.get("sampled_value") or []:
+            name = sampled.get("measurand", "Energy.Active.Import.Register")
+            phase = f"[{sampled['phase']}]" if sampled.get("phase") else ""
+            samples.append(f"{name}{phase}={sampled.get('value')} {sampled.get('unit', '')}".rstrip())
+    return " ".join([pairs(head), *samples]).strip()
+
+
 def matches(message: Message, charge_points: Iterable[str]) -> bool:
     """True when no charge point filter is given, or the message's ``cp`` field is one of them.
 
@@ -77,7 +89,7 @@ def as_json(topic: bytes, message: Message) -> str:
 def describe(message: Message) -> tuple[str, str, str, str]:
     """(kind, name, charge point, detail) of a message, for the readable form."""
     if isinstance(message, Event):
-        detail = pairs(message.payload)
+        detail = meter_text(message.payload) if message.kind == "MeterValues" else pairs(message.payload)
         if message.ctx:
             detail += f"  ctx: {pairs(message.ctx)}"
         return "event", message.kind, message.cp, detail

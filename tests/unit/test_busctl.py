@@ -134,3 +134,25 @@ def test_unreachable_gateway_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("BUS_REQUEST_TIMEOUT", "0.3")
     code, out = run(["--commands", f"ipc://{tmp_path}/nobody.ipc", "status"])
     assert (code, out) == (1, "")
+
+
+def test_meter_values_are_shown_as_measurands() -> None:
+    payload = {
+        "connector_id": 1,
+        "transaction_id": 5,
+        "meter_value": [
+            {
+                "timestamp": "2027-01-01T00:00:00Z",
+                "sampled_value": [
+                    {"value": "12", "unit": "Wh"},
+                    {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
+                    {"value": "16", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+                ],
+            }
+        ],
+    }
+    line = as_line(Event("r", 3, "CP", "MeterValues", NOW, payload, {}))
+    assert line.endswith(
+        "connector_id=1 transaction_id=5 Energy.Active.Import.Register=12 Wh Power.Active.Import=7.4 kW "
+        "Current.Import[L1]=16 A"
+    )
