@@ -151,7 +151,7 @@ def test_meter_values_are_shown_as_measurands() -> None:
             }
         ],
     }
-    line = as_line(Event("r", 3, "CP", "MeterValues", NOW, payload, {}))
+    line = as_line(Event("r", 3, "CP", "MeterValues", NOW, payload, {}), width=300)
     assert line.endswith(
         "connector_id=1 transaction_id=5 Energy.Active.Import.Register=12 Wh Power.Active.Import=7.4 kW "
         "Current.Import[L1]=16 A"
