@@ -50,6 +50,7 @@ COPY --from=test /tmp/tests-passed /tmp/tests-passed
 
 COPY common/ ./common/
 COPY processes/ ./processes/
+COPY tools/ ./tools/
 COPY supervisord.conf .env pyproject.toml ./
 RUN mkdir -p /app/var && chown connector:connector /app/var
 
@@ -59,4 +60,13 @@ USER 10001:10001
 # OCPP 1.6J websocket endpoint of the gateway (charge points connect here).
 EXPOSE 9000
 
+# Healthy when supervisord runs gateway, bridge and rawlogger and the bridge was connected to
+# the MQTT broker within 3 x BEMCOM_HEARTBEAT_INTERVAL (default 30 s). Prints why not.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "tools.healthcheck"]
+
+# supervisord is PID 1 and stays in the foreground (-n): on SIGTERM (docker stop) it stops the
+# programs with their stopsignal TERM and waits up to stopwaitsecs=15 each; allow that with
+# `docker stop -t 30` (Docker's default of 10 s would SIGKILL a gateway closing connections).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["supervisord", "-n", "-c", "/app/supervisord.conf"]

@@ -12,6 +12,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="tests/unit -x"`.
 PYTEST_ARGS ?=
+# Extra arguments for the demo, e.g. `make demo DEMO_ARGS="--duration 120 --charge-points 5"`.
+DEMO_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
@@ -31,6 +33,11 @@ run: ## Run gateway, bridge and rawlogger under supervisord (foreground); starts
 	@bash scripts/bootstrap.sh run
 	@bash scripts/ensure-broker.sh
 	exec env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/supervisord -n -c supervisord.conf
+
+.PHONY: demo
+demo: ## Demo: private broker, the connector, 3 simulated charge points, datapoints as they arrive (~60 s)
+	@bash scripts/bootstrap.sh run
+	$(PY) -m tools.demo $(DEMO_ARGS)
 
 .PHONY: test
 test: ## Run the whole test suite (unit and end-to-end) with pytest

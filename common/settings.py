@@ -340,3 +340,11 @@ def load_rawlogger(env: Mapping[str, str]) -> RawLoggerSettings:
     )
     reader.finish()
     return settings
+
+
+def load_bus(env: Mapping[str, str]) -> BusSettings:
+    """Only the bus settings, for tools that tap the bus (``tools.busctl``)."""
+    reader = _Reader(env)
+    settings = _bus(reader)
+    reader.finish()
+    return settings

@@ -14,6 +14,7 @@ from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, Seque
 from common.commands import CommandClient
 from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker
+from common.health import record_mqtt_alive
 from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage, thread_to_loop
 from common.settings import BridgeSettings
@@ -198,6 +199,11 @@ class Bridge:
             now = now_ms()
             heartbeat = {"this_heartbeats_timestamp": now, "next_heartbeats_timestamp": now + int(interval * 1000)}
             self.mqtt.publish(self.topics.heartbeat, heartbeat, 0, False)
+            if self.mqtt.connected.is_set():
+                try:
+                    record_mqtt_alive(now)
+                except OSError as error:
+                    log.warning("Could not write the health file: %s", error)
 
     async def _announce(self) -> None:
         await self.restored.wait()

@@ -66,16 +66,18 @@ class RawLogger:
         if self.mqtt is not None:
             self.mqtt.start()
             log.info(
-                "Raw logger: frames from %s to MQTT %s:%d topic %s",
+                "Raw logger: frames from %s (commands to %s) to MQTT %s:%d topic %s",
                 self.settings.bus.events_endpoint,
+                self.settings.bus.commands_endpoint,
                 self.settings.mqtt.host,
                 self.settings.mqtt.port,
                 self.topic,
             )
         else:
             log.info(
-                "Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; following %s without publishing",
+                "Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; following %s (commands to %s) without publishing",
                 self.settings.bus.events_endpoint,
+                self.settings.bus.commands_endpoint,
             )
         task = asyncio.create_task(self.consumer.serve(), name="raw-frames")
         await stop.wait()

@@ -1,0 +1,49 @@
+"""The container health check's pieces, without supervisord or a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.health import last_mqtt_alive, record_mqtt_alive
+from tools import healthcheck
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_health_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.health"
+    assert last_mqtt_alive(path) is None
+    record_mqtt_alive(1_700_000_000_000, path)
+    record_mqtt_alive(1_700_000_001_000, path)
+    assert last_mqtt_alive(path) == 1_700_000_001_000
+    assert [p.name for p in tmp_path.iterdir()] == ["bridge.health"]  # no temporary files left
+    path.write_text("garbage")
+    assert last_mqtt_alive(path) is None
+
+
+def test_broker_counts_as_connected_for_three_heartbeats() -> None:
+    now = 1_700_000_100_000
+    assert healthcheck.broker_problem(now - 89_000, now, 30) is None
+    problem = healthcheck.broker_problem(now - 91_000, now, 30)
+    assert problem is not None and "for 91 s" in problem
+    assert "not been connected to the MQTT broker yet" in str(healthcheck.broker_problem(None, now, 30))
+
+
+def test_every_program_must_be_running() -> None:
+    running = {"gateway": "RUNNING", "bridge": "RUNNING", "rawlogger": "RUNNING"}
+    assert healthcheck.process_problems(running) == []
+    assert healthcheck.process_problems({**running, "bridge": "BACKOFF"}) == ["bridge BACKOFF"]
+    assert healthcheck.process_problems({"gateway": "RUNNING"}) == ["bridge missing", "rawlogger missing"]
+
+
+def test_server_url_comes_from_supervisord_conf() -> None:
+    assert healthcheck.server_url(ROOT / "supervisord.conf") == f"unix://{ROOT}/var/supervisor.sock"
+
+
+def test_no_supervisord_is_unhealthy(tmp_path: Path) -> None:
+    config = tmp_path / "supervisord.conf"
+    config.write_text("[supervisorctl]\nserverurl=unix://%(here)s/nothing.sock\n")
+    healthy, reason = healthcheck.check(config, tmp_path / "bridge.health", {})
+    assert not healthy
+    assert reason.startswith(f"unhealthy: supervisord does not answer on unix://{tmp_path}/nothing.sock")
+    assert "not been connected to the MQTT broker yet" in reason and "\n" not in reason

@@ -1,0 +1,376 @@
+"""A simulated OCPP 1.6J charge point, for tests and for ``python -m tools.simulate``.
+
+It is an independent peer: it speaks OCPP-J over a real websocket and writes the RPC frames
+(``[2, id, action, payload]``, ``[3, id, payload]``, ``[4, id, code, description, details]``) itself,
+without the ``ocpp`` library, so that a bug shared by the central system and that library cannot hide.
+
+Usage::
+
+    async with SimulatedChargePoint("ws://127.0.0.1:9000/ocpp", "CP 1") as cp:   # connects to .../ocpp/CP%201
+        await cp.boot()
+        tx = await cp.start_transaction(1, "TAG1", meter_start=0)
+        [profile] = await cp.wait_for_call("SetChargingProfile")
+
+CALLs from the central system are recorded in ``received_calls`` and answered automatically (see
+``default_answer``); per-action answers can be given with ``answers=``; ``NO_ANSWER`` records a CALL
+without ever answering it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import enum
+import inspect
+import json
+import logging
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Final, Self
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.datastructures import HeadersLike
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from tools.messages import ChargePointMessages
+from tools.ocppj import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    DEFAULT_CONFIGURATION,
+    NO_ANSWER,
+    AnswerResult,
+    AnswerSpec,
+    CallErrorReceived,
+    JSONDict,
+    default_answer,
+    utc_now,
+)
+
+__all__ = [
+    "DEFAULT_CONFIGURATION",
+    "NO_ANSWER",
+    "AnswerSpec",
+    "CallErrorReceived",
+    "JSONDict",
+    "SimulatedChargePoint",
+    "default_answer",
+    "utc_now",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class _Closed(enum.Enum):
+    CLOSED = "CLOSED"
+
+
+_CLOSED: Final = _Closed.CLOSED
+_MISSING: Final = object()
+
+Frame = list[Any] | str
+
+
+class SimulatedChargePoint(ChargePointMessages):
+    """An OCPP 1.6J charge point speaking raw OCPP-J frames over a real websocket."""
+
+    def __init__(
+        self,
+        url_base: str,
+        cp_id: str,
+        *,
+        answers: dict[str, AnswerSpec] | None = None,
+        subprotocols: Iterable[str] = ("ocpp1.6",),
+        extra_headers: HeadersLike | None = None,
+        open_timeout: float = 10,
+    ) -> None:
+        self.cp_id = cp_id
+        self.url = url_base.rstrip("/") + "/" + urllib.parse.quote(cp_id, safe="")
+        self.answers: dict[str, AnswerSpec] = dict(answers or {})
+        self.subprotocols = [Subprotocol(p) for p in subprotocols]
+        self.extra_headers = extra_headers
+        self.open_timeout = open_timeout
+        #: Entries reported by the default GetConfiguration answer; tests may edit it.
+        self.configuration: list[JSONDict] = copy.deepcopy(list(DEFAULT_CONFIGURATION))
+        #: (action, payload) of every CALL the central system sent us, in arrival order, across reconnects.
+        self.received_calls: list[tuple[str, JSONDict]] = []
+        #: Replies to our own CALLs that arrived after call() had given up (timeout or cancellation).
+        self.late_replies: list[list[Any]] = []
+        #: Full result of the last StartTransaction (idTagInfo etc.); start_transaction() returns only the id.
+        self.last_start_transaction_result: JSONDict | None = None
+        self.connected = False
+        #: Close code / reason of the last connection once it has closed.
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+        self._ws: ClientConnection | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._answer_tasks: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+        self._pending: dict[str, asyncio.Future[JSONDict]] = {}
+        self._sent_ids: set[str] = set()
+        self._frames: asyncio.Queue[Frame | _Closed] = asyncio.Queue()
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def subprotocol(self) -> str | None:
+        """Subprotocol the central system selected, None if none (or not connected yet)."""
+        return self._ws.subprotocol if self._ws is not None else None
+
+    async def connect(self) -> None:
+        """Open the websocket and start the reader task. Handshake failures (e.g. HTTP 404) propagate."""
+        if self.connected:
+            raise RuntimeError(f"{self.cp_id}: already connected")
+        await self._finish_reader()
+        ws = await connect(
+            self.url,
+            subprotocols=self.subprotocols or None,
+            additional_headers=self.extra_headers,
+            open_timeout=self.open_timeout,
+            proxy=None,
+        )
+        self._ws = ws
+        self._frames = asyncio.Queue()
+        self.close_code = self.close_reason = None
+        self.connected = True
+        self._reader_task = asyncio.create_task(self._reader(ws), name=f"ocpp-sim-reader-{self.cp_id}")
+
+    async def close(self) -> None:
+        """Close the websocket (normal closure) and stop the background tasks. Idempotent."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+        await self._finish_reader()
+        current = asyncio.current_task()
+        tasks = [task for task in self._answer_tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _finish_reader(self) -> None:
+        task = self._reader_task
+        if task is not None and task is not asyncio.current_task():
+            await task
+            self._reader_task = None
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _require_ws(self) -> ClientConnection:
+        if not self.connected or self._ws is None:
+            raise ConnectionError(f"{self.cp_id}: not connected")
+        return self._ws
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ sending
+
+    async def call(self, action: str, payload: JSONDict, timeout: float = 10) -> JSONDict:  # noqa: ASYNC109
+        """Send a CALL and return the CALLRESULT payload.
+
+        One CALL is outstanding at a time (later calls wait); ``timeout`` covers that wait too.
+        Raises CallErrorReceived on CALLERROR, TimeoutError on timeout, ConnectionError when the
+        connection is (or gets) closed, ValueError on a malformed reply.
+        """
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline, self._lock:
+                ws = self._require_ws()
+                uid = str(uuid.uuid4())
+                future: asyncio.Future[JSONDict] = asyncio.get_running_loop().create_future()
+                self._pending[uid] = future
+                self._sent_ids.add(uid)
+                try:
+                    try:
+                        await ws.send(json.dumps([CALL, uid, action, payload]))
+                    except ConnectionClosed as exc:
+                        raise ConnectionError(f"{self.cp_id}: connection closed while sending {action}") from exc
+                    return await future
+                finally:
+                    self._pending.pop(uid, None)
+        except TimeoutError:
+            if deadline.expired():
+                raise TimeoutError(f"{self.cp_id}: no reply to {action} within {timeout} s") from None
+            raise
+
+    async def send_raw(self, text: str) -> None:
+        """Send any text frame as is (for hostile-input tests)."""
+        ws = self._require_ws()
+        try:
+            await ws.send(text)
+        except ConnectionClosed as exc:
+            raise ConnectionError(f"{self.cp_id}: connection closed") from exc
+
+    # ------------------------------------------------------------------ receiving
+
+    async def next_frame(self, timeout: float = 5) -> Frame:  # noqa: ASYNC109
+        """Next frame that is neither a reply to our own CALL nor a well-formed CALL answered automatically.
+
+        Returns the parsed JSON list, or the raw text if the frame is not JSON or not a JSON array.
+        Raises TimeoutError, or ConnectionError once the connection has closed and no frame is left.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._frames.get()
+        except TimeoutError:
+            raise TimeoutError(f"{self.cp_id}: no frame within {timeout} s") from None
+        if isinstance(item, _Closed):
+            self._frames.put_nowait(item)  # keep reporting the closure to later calls
+            raise ConnectionError(f"{self.cp_id}: connection closed (code {self.close_code})")
+        return item
+
+    async def wait_for_call(self, action: str, timeout: float = 5, count: int = 1) -> list[JSONDict]:  # noqa: ASYNC109
+        """Wait until ``count`` CALLs of ``action`` have arrived in total; return the first ``count`` payloads.
+
+        Raises TimeoutError, or ConnectionError if the connection closes before enough have arrived.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    payloads = [payload for name, payload in self.received_calls if name == action]
+                    if len(payloads) >= count:
+                        return payloads[:count]
+                    if not self.connected:
+                        raise ConnectionError(
+                            f"{self.cp_id}: connection closed after {len(payloads)}/{count} {action} calls"
+                        )
+                    await self._changed.wait()
+        except TimeoutError:
+            got = [name for name, _ in self.received_calls]
+            raise TimeoutError(
+                f"{self.cp_id}: {count} x {action} not received within {timeout} s (received: {got})"
+            ) from None
+
+    async def _reader(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                try:
+                    await self._dispatch(message)
+                except Exception:  # never let an odd frame kill the reader
+                    logger.exception("%s: error handling frame %r", self.cp_id, message)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("%s: reader failed", self.cp_id)
+        finally:
+            self._on_disconnect(ws)
+
+    def _on_disconnect(self, ws: ClientConnection) -> None:
+        self.connected = False
+        self.close_code = ws.close_code
+        self.close_reason = ws.close_reason
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError(f"{self.cp_id}: connection closed (code {ws.close_code})"))
+        self._frames.put_nowait(_CLOSED)
+        self._notify()
+
+    async def _dispatch(self, message: str | bytes) -> None:
+        text = message if isinstance(message, str) else message.decode("utf-8", errors="replace")
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            self._frames.put_nowait(text)
+            return
+        if not isinstance(frame, list) or not frame:
+            self._frames.put_nowait(text)
+            return
+        kind = frame[0] if type(frame[0]) is int else None
+        uid = frame[1] if len(frame) > 1 and isinstance(frame[1], str) else None
+
+        if kind in (CALLRESULT, CALLERROR) and uid is not None and uid in self._sent_ids:
+            future = self._pending.pop(uid, None)
+            if future is None or future.done():
+                logger.warning("%s: late reply %r", self.cp_id, frame)
+                self.late_replies.append(frame)
+            else:
+                self._resolve(future, frame)
+            return
+
+        if (
+            kind == CALL
+            and uid is not None
+            and len(frame) == 4
+            and isinstance(frame[2], str)
+            and isinstance(frame[3], dict)
+        ):
+            await self._handle_call(uid, frame[2], frame[3])
+            return
+
+        self._frames.put_nowait(frame)
+
+    @staticmethod
+    def _resolve(future: asyncio.Future[JSONDict], frame: list[Any]) -> None:
+        if frame[0] == CALLRESULT:
+            if len(frame) == 3 and isinstance(frame[2], dict):
+                future.set_result(frame[2])
+            else:
+                future.set_exception(ValueError(f"malformed CALLRESULT: {frame!r}"))
+            return
+        if len(frame) == 5 and isinstance(frame[2], str) and isinstance(frame[3], str) and isinstance(frame[4], dict):
+            future.set_exception(CallErrorReceived(frame[2], frame[3], frame[4]))
+        else:
+            future.set_exception(ValueError(f"malformed CALLERROR: {frame!r}"))
+
+    # ------------------------------------------------------------------ answering CS -> CP calls
+
+    async def _handle_call(self, uid: str, action: str, payload: JSONDict) -> None:
+        self.received_calls.append((action, payload))
+        self._notify()
+        spec = self.answers.get(action, _MISSING)
+        if spec is NO_ANSWER:
+            return
+        if spec is _MISSING:
+            result = default_answer(action, payload, self.configuration)
+            if result is None:
+                await self._send_frame([CALLERROR, uid, "NotImplemented", f"Unknown action {action}", {}])
+            else:
+                await self._send_frame([CALLRESULT, uid, result])
+            return
+        if callable(spec):
+            task = asyncio.create_task(self._answer_with(uid, action, payload, spec))
+            self._answer_tasks.add(task)
+            task.add_done_callback(self._answer_tasks.discard)
+            return
+        await self._send_frame([CALLRESULT, uid, spec])
+
+    async def _answer_with(
+        self,
+        uid: str,
+        action: str,
+        payload: JSONDict,
+        answer: Callable[[JSONDict], AnswerResult | Awaitable[AnswerResult]],
+    ) -> None:
+        try:
+            result = answer(payload)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            logger.info("%s: answer for %s raised %r", self.cp_id, action, exc)
+            await self._send_frame([CALLERROR, uid, "InternalError", str(exc) or type(exc).__name__, {}])
+            return
+        if result is NO_ANSWER:
+            return
+        await self._send_frame([CALLRESULT, uid, result])
+
+    async def _send_frame(self, frame: list[Any]) -> None:
+        ws = self._ws
+        if ws is None or not self.connected:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps(frame))

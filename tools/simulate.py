@@ -1,0 +1,165 @@
+"""``python -m tools.simulate URL``: simulated charge points charging vehicles, for operators and demos.
+
+    python -m tools.simulate ws://localhost:9000/ocpp --charge-points 3 --connectors 2 --sessions 0
+
+N charge points (ids PREFIX1 … PREFIXN) with C connectors each connect to URL/<id> and run
+charging sessions; ``--sessions 0`` repeats them forever. On a terminal one status line per
+charge point is updated in place; otherwise a summary line is printed every ``--report``
+seconds. Ctrl-C (or SIGTERM) ends running sessions with StopTransaction and disconnects;
+a second Ctrl-C stops at once. Exit code 0, or 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from tools.station import SessionPlan, Station
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("url", metavar="URL", help="the connector's OCPP endpoint, e.g. ws://localhost:9000/ocpp")
+    parser.add_argument("--charge-points", type=int, default=1, metavar="N", help="charge points (default 1)")
+    parser.add_argument("--connectors", type=int, default=1, metavar="C", help="connectors each (default 1)")
+    parser.add_argument("--id-prefix", default="CP_", help="charge point ids are PREFIX1..PREFIXN (default CP_)")
+    parser.add_argument("--sessions", type=int, default=1, metavar="K", help="sessions per connector, 0 = forever")
+    parser.add_argument("--interval", type=float, default=10.0, metavar="S", help="seconds between meter values")
+    parser.add_argument("--samples", type=int, default=12, metavar="M", help="meter values per session (default 12)")
+    parser.add_argument("--pause", type=float, default=None, metavar="S", help="idle seconds between sessions")
+    parser.add_argument("--password", default=None, help="HTTP Basic password (user name = charge point id)")
+    parser.add_argument("--report", type=float, default=10.0, metavar="S", help="seconds between summary lines")
+    return parser
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SessionPlan:
+    """The session plan, or exit 2 naming the bad argument."""
+    if not args.url.startswith(("ws://", "wss://")):
+        parser.error("URL must start with ws:// or wss://")
+    for name in ("charge_points", "connectors", "samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.sessions < 0:
+        parser.error("--sessions must be 0 (forever) or more")
+    if not 0.05 <= args.interval <= 3600 or not 0.1 <= args.report <= 3600:
+        parser.error("--interval must be from 0.05 to 3600 s and --report from 0.1 to 3600 s")
+    pause = 2 * args.interval if args.pause is None else args.pause
+    if pause < 0:
+        parser.error("--pause must not be negative")
+    return SessionPlan(sessions=args.sessions, interval=args.interval, samples=args.samples, pause=pause)
+
+
+def station_line(station: Station) -> str:
+    """One charge point: its connection state and each connector's status, power, energy, SoC."""
+    parts = [f"{station.cp_id:<12}", f"{station.state[:60]:<12}"]
+    for connector in station.connectors:
+        text = f"{connector.number}:{connector.status}"
+        if connector.transaction is not None:
+            text += f" {connector.meter.power_w / 1000:5.1f} kW {connector.session_wh / 1000:6.2f} kWh"
+            if connector.vehicle is not None:
+                text += f" {connector.vehicle.soc:3.0f}%"
+        parts.append(f"{text:<34}")
+    parts.append(f"sessions {sum(c.sessions_done for c in station.connectors)}")
+    if station.errors:
+        parts.append(f"errors {station.errors}")
+    return "  ".join(parts).rstrip()
+
+
+def summary_line(stations: Sequence[Station]) -> str:
+    connectors = [connector for station in stations for connector in station.connectors]
+    connected = sum(station.state == "connected" for station in stations)
+    charging = sum(connector.transaction is not None for connector in connectors)
+    power = sum(connector.meter.power_w for connector in connectors)
+    energy = sum(connector.meter.register_wh - connector.initial_wh for connector in connectors)
+    return (
+        f"{time.strftime('%H:%M:%S')} {connected}/{len(stations)} charge points connected, "
+        f"{charging}/{len(connectors)} connectors charging, {power / 1000:.1f} kW, "
+        f"{sum(c.sessions_done for c in connectors)} sessions done, {energy / 1000:.2f} kWh delivered, "
+        f"{sum(station.errors for station in stations)} errors"
+    )
+
+
+class Progress:
+    """Status lines redrawn in place on a terminal; periodic summary lines otherwise."""
+
+    def __init__(self, stations: Sequence[Station], out: TextIO, report: float) -> None:
+        self.stations = stations
+        self.out = out
+        self.tty = out.isatty()
+        self.report = report
+        self._drawn = 0
+
+    def draw(self) -> None:
+        if not self.tty:
+            self.out.write(summary_line(self.stations) + "\n")
+            self.out.flush()
+            return
+        width = shutil.get_terminal_size((120, 24)).columns
+        lines = [station_line(station)[: width - 1] for station in self.stations]
+        lines.append(summary_line(self.stations)[: width - 1])
+        up = f"\x1b[{self._drawn}F" if self._drawn else ""
+        self.out.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+        self.out.flush()
+        self._drawn = len(lines)
+
+    async def run(self) -> None:
+        while True:
+            self.draw()
+            await asyncio.sleep(0.5 if self.tty else self.report)
+
+
+async def simulate(args: argparse.Namespace, plan: SessionPlan, out: TextIO) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    runners: list[asyncio.Task[None]] = []
+
+    def on_signal() -> None:
+        if stop.is_set():  # the second Ctrl-C: stop at once
+            for runner in runners:
+                runner.cancel()
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    url = args.url.rstrip("/")
+    ids = [f"{args.id_prefix}{number}" for number in range(1, args.charge_points + 1)]
+    stations = [Station(url, cp_id, args.connectors, plan, stop, args.password) for cp_id in ids]
+    print(
+        f"simulate: {len(ids)} charge points x {args.connectors} connectors -> {url}/<id>, "
+        f"{plan.sessions or 'endless'} sessions each, meter values every {plan.interval:g} s; Ctrl-C stops",
+        file=sys.stderr,
+    )
+    progress = Progress(stations, out, args.report)
+    display = asyncio.create_task(progress.run(), name="progress")
+    runners += [asyncio.create_task(station.run(), name=station.cp_id) for station in stations]
+    await asyncio.gather(*runners, return_exceptions=True)
+    display.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await display
+    progress.draw()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    plan = check(parser, args)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(simulate(args, plan, sys.stdout))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
