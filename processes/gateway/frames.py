@@ -10,6 +10,7 @@ OCPP-J 1.6 specification's codes and spelling (section 4.2.3, table 7).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -86,12 +87,24 @@ def _loads(raw: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+#: The start of a CALL, to read the message id of a frame that is not valid JSON as a whole.
+_CALL_START = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,' + str(MAX_UNIQUE_ID_LENGTH) + '})"')
+
+
 def parse_frame(raw: str | bytes) -> Inbound:
     """The message in a frame, or why it is not one. Never raises."""
     try:
-        frame = _loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        frame = _loads(text)
     except (ValueError, TypeError) as error:
-        return Rejected(f"sent a frame that is not JSON ({str(error)[:80]}); no message id to answer, dropped")
+        reason = str(error)[:80]
+        start = _CALL_START.match(text) if isinstance(raw, str) else None
+        if start is None:
+            return Rejected(f"sent a frame that is not JSON ({reason}); no message id to answer, dropped")
+        return Rejected(
+            f"sent a CALL that is not valid JSON ({reason}); answered FormationViolation",
+            call_error(start.group(1), "FormationViolation", f"the message is not valid JSON: {reason}"),
+        )
     if not isinstance(frame, list) or not frame:
         return Rejected("sent JSON that is not an OCPP-J message array; no message id to answer, dropped")
     type_id = frame[0]
