@@ -50,7 +50,7 @@ COPY --from=test /tmp/tests-passed /tmp/tests-passed
 
 COPY common/ ./common/
 COPY processes/ ./processes/
-COPY supervisord.conf .env pyproject.toml ./
+COPY supervisord.conf .env ./
 RUN mkdir -p /app/var && chown connector:connector /app/var
 
 # Numeric, so that the host (and Kubernetes runAsNonRoot) can resolve it: user "connector".
