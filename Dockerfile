@@ -50,8 +50,9 @@ COPY --from=test /tmp/tests-passed /tmp/tests-passed
 
 COPY common/ ./common/
 COPY processes/ ./processes/
+# Operator tools: busctl, the health check, the simulator (docs/operating.md).
 COPY tools/ ./tools/
-COPY supervisord.conf .env pyproject.toml ./
+COPY supervisord.conf .env ./
 RUN mkdir -p /app/var && chown connector:connector /app/var
 
 # Numeric, so that the host (and Kubernetes runAsNonRoot) can resolve it: user "connector".

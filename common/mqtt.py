@@ -102,8 +102,14 @@ class MqttLink:
 
     def _handle_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
+            # 134/135: MQTT 5 codes, also paho's for MQTT 3.1.1's "bad user name or password"/"not authorised"
+            hint = " (check MQTT_USERNAME and MQTT_PASSWORD)" if reason.value in (134, 135) else ""
             log.warning(
-                "MQTT broker %s:%d refused the connection: %s", self._settings.host, self._settings.port, reason
+                "MQTT broker %s:%d refused the connection: %s%s; retrying",
+                self._settings.host,
+                self._settings.port,
+                reason,
+                hint,
             )
             return
         log.info("Connected to the MQTT broker %s:%d", self._settings.host, self._settings.port)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from common.security import parse_htpasswd, server_tls_context
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
@@ -152,6 +155,17 @@ class _Reader:
 
         return self._parse(name, default, parse, "tcp://127.0.0.1:<port>, tcp://localhost:<port> or ipc://<path>")
 
+    def htpasswd(self, name: str) -> dict[str, str] | None:
+        """An htpasswd file of bcrypt entries: charge point id -> hash."""
+        path = self.file(name)
+        if path is None or not Path(path).is_file():
+            return None
+        try:
+            return parse_htpasswd(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            self.problems.append(f"{name}={path!r} is invalid: {error}")
+            return None
+
     def charge_point_ids(self, name: str) -> frozenset[str] | None:
         value = self.raw(name)
         if value is None:
@@ -202,6 +216,16 @@ def parse_ocpp_config(value: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None
+
+    def context(self) -> ssl.SSLContext:
+        return server_tls_context(self.cert_file, self.key_file, self.client_ca_file)
+
+
+@dataclass(frozen=True)
 class BusSettings:
     events_endpoint: str
     commands_endpoint: str
@@ -235,6 +259,20 @@ class GatewaySettings:
     journal_max_events: int
     max_frame_bytes: int
     allowed_charge_points: frozenset[str] | None
+    max_connections: int = 20_000
+    max_calls_per_second: int = 20
+    #: charge point id -> bcrypt hash (OCPP_AUTH_FILE); None: no authentication.
+    credentials: Mapping[str, str] | None = field(default=None, repr=False)
+    tls: TlsSettings | None = None
+
+    @property
+    def security_profile(self) -> int:
+        """The OCPP security profile in use (0: none, plain ws:// without authentication)."""
+        if self.tls is not None and self.tls.client_ca_file is not None:
+            return 3
+        if self.tls is not None:
+            return 2 if self.credentials is not None else 0
+        return 1 if self.credentials is not None else 0
 
 
 @dataclass(frozen=True)
@@ -293,6 +331,35 @@ def _mqtt(reader: _Reader) -> MqttSettings:
     )
 
 
+def _tls(reader: _Reader) -> TlsSettings | None:
+    cert = reader.file("OCPP_TLS_CERT_FILE")
+    key = reader.file("OCPP_TLS_KEY_FILE")
+    client_ca = reader.file("OCPP_TLS_CLIENT_CA_FILE")
+    if (cert is None) != (key is None):
+        reader.problems.append(
+            "OCPP_TLS_CERT_FILE and OCPP_TLS_KEY_FILE must be set together: "
+            f"OCPP_TLS_CERT_FILE={cert!r}, OCPP_TLS_KEY_FILE={key!r}"
+        )
+        return None
+    if cert is None or key is None:
+        if client_ca is not None:
+            reader.problems.append(
+                f"OCPP_TLS_CLIENT_CA_FILE={client_ca!r} needs TLS:"
+                " expected OCPP_TLS_CERT_FILE and OCPP_TLS_KEY_FILE too"
+            )
+        return None
+    tls = TlsSettings(cert, key, client_ca)
+    if all(Path(name).is_file() for name in (cert, key, *([client_ca] if client_ca else []))):
+        try:
+            tls.context()
+        except (OSError, ssl.SSLError) as error:
+            reader.problems.append(
+                f"OCPP_TLS_CERT_FILE={cert!r}, OCPP_TLS_KEY_FILE={key!r}, OCPP_TLS_CLIENT_CA_FILE={client_ca!r}"
+                f" do not load: expected a PEM certificate (chain), its PEM key and a PEM CA ({error})"
+            )
+    return tls
+
+
 def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
     reader = _Reader(env)
     settings = GatewaySettings(
@@ -307,6 +374,10 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         journal_max_events=reader.integer("JOURNAL_MAX_EVENTS", 200_000, 100, 100_000_000),
         max_frame_bytes=reader.integer("OCPP_MAX_FRAME_BYTES", 65536, 1024, 16 * 1024 * 1024),
         allowed_charge_points=reader.charge_point_ids("OCPP_ALLOWED_CHARGE_POINTS"),
+        max_connections=reader.integer("OCPP_MAX_CONNECTIONS", 20_000, 1, 1_000_000),
+        max_calls_per_second=reader.integer("OCPP_MAX_CALLS_PER_SECOND", 20, 1, 100_000),
+        credentials=reader.htpasswd("OCPP_AUTH_FILE"),
+        tls=_tls(reader),
     )
     reader.finish()
     return settings

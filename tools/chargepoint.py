@@ -25,6 +25,7 @@ import enum
 import inspect
 import json
 import logging
+import ssl as ssl_module
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -87,6 +88,7 @@ class SimulatedChargePoint(ChargePointMessages):
         subprotocols: Iterable[str] = ("ocpp1.6",),
         extra_headers: HeadersLike | None = None,
         open_timeout: float = 10,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.url = url_base.rstrip("/") + "/" + urllib.parse.quote(cp_id, safe="")
@@ -94,6 +96,8 @@ class SimulatedChargePoint(ChargePointMessages):
         self.subprotocols = [Subprotocol(p) for p in subprotocols]
         self.extra_headers = extra_headers
         self.open_timeout = open_timeout
+        #: TLS context for wss:// URLs (server verification, client certificate); None: the default.
+        self.ssl = ssl
         #: Entries reported by the default GetConfiguration answer; tests may edit it.
         self.configuration: list[JSONDict] = copy.deepcopy(list(DEFAULT_CONFIGURATION))
         #: (action, payload) of every CALL the central system sent us, in arrival order, across reconnects.
@@ -134,6 +138,7 @@ class SimulatedChargePoint(ChargePointMessages):
             additional_headers=self.extra_headers,
             open_timeout=self.open_timeout,
             proxy=None,
+            ssl=self.ssl,
         )
         self._ws = ws
         self._frames = asyncio.Queue()

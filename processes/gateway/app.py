@@ -33,9 +33,10 @@ from common.bus import (
 )
 from common.logs import now_ms
 from common.settings import GatewaySettings
+from processes.gateway.admission import Admission, CredentialCheck
 from processes.gateway.commands import CommandError, CommandServer
 from processes.gateway.journal import Journal
-from processes.gateway.server import SUBPROTOCOL, request_checker, serve_connection
+from processes.gateway.server import SUBPROTOCOL, serve_connection
 from processes.gateway.session import ChargePointSession, Connection
 from processes.gateway.store import Store
 
@@ -51,6 +52,8 @@ class Gateway:
         self.journal = Journal(self.store.db, self.run, settings.journal_max_events)
         self.sessions: dict[str, ChargePointSession] = {}
         self._websockets: dict[str, ServerConnection] = {}
+        #: Websocket connections being served (a replaced one counts until it has closed).
+        self.open_connections = 0
         self._main_thread = threading.get_ident()
         self._context = context
         self._pub = context.socket(zmq.PUB)
@@ -109,6 +112,7 @@ class Gateway:
             store=self.store,
             heartbeat_interval=self.settings.heartbeat_interval,
             response_timeout=self.settings.call_timeout,
+            max_calls_per_second=self.settings.max_calls_per_second,
         )
         old = self._websockets.get(cp_id)
         self.sessions[cp_id] = session
@@ -207,6 +211,16 @@ class Gateway:
             self.publish_alive()
             await asyncio.sleep(self.settings.bus.heartbeat_interval)
 
+    def admission(self) -> Admission:
+        credentials = self.settings.credentials
+        return Admission(
+            allowed=self.settings.allowed_charge_points,
+            credentials=CredentialCheck(credentials) if credentials is not None else None,
+            max_connections=self.settings.max_connections,
+            open_connections=lambda: self.open_connections,
+            is_connected=lambda cp_id: cp_id in self.sessions,
+        )
+
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
         async with serve(
@@ -214,19 +228,23 @@ class Gateway:
             settings.ocpp_host,
             settings.ocpp_port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            process_request=request_checker(settings.allowed_charge_points),
+            process_request=self.admission(),
             max_size=settings.max_frame_bytes,
             compression=None,
+            ssl=settings.tls.context() if settings.tls is not None else None,
         ) as server:
             log.info(
-                "Gateway run %s: OCPP on ws://%s:%d, events on %s, commands on %s, store %s",
+                "Gateway run %s: OCPP on %s://%s:%d (security profile %d), events on %s, commands on %s, store %s",
                 self.run,
+                "ws" if settings.tls is None else "wss",
                 settings.ocpp_host,
                 settings.ocpp_port,
+                settings.security_profile,
                 settings.bus.events_endpoint,
                 settings.bus.commands_endpoint,
                 settings.journal_path,
             )
+            warn_about_security(settings)
             tasks = [
                 asyncio.create_task(self.commands.serve(), name="commands"),
                 asyncio.create_task(self._alive_loop(), name="alive"),
@@ -244,3 +262,16 @@ class Gateway:
     def close(self) -> None:
         self.store.close()
         self._pub.close()
+
+
+def warn_about_security(settings: GatewaySettings) -> None:
+    """OCPP-J 6: a central system SHOULD NOT accept unencrypted connections from the internet."""
+    if settings.tls is None and settings.credentials is None:
+        log.warning(
+            "Any charge point may connect over plain ws:// without authentication:"
+            " use this only on a closed site network (see docs/security.md)"
+        )
+    elif settings.tls is None:
+        log.warning("Charge point passwords travel in clear text over ws:// (profile 1): use a closed network only")
+    elif settings.credentials is None and settings.tls.client_ca_file is None:
+        log.warning("TLS without charge point authentication: set OCPP_AUTH_FILE for security profile 2")

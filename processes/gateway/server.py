@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import http
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from common.bus import INBOUND, OUTBOUND
 
@@ -31,26 +27,6 @@ def charge_point_id(path: str) -> str | None:
     if not cp_id or any(ord(char) < 32 for char in cp_id):
         return None
     return cp_id
-
-
-def _reject(status: http.HTTPStatus, text: str) -> Response:
-    body = f"{text}\n".encode()
-    headers = Headers([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
-    return Response(status.value, status.phrase, headers, body)
-
-
-def request_checker(allowed: frozenset[str] | None) -> Callable[[ServerConnection, Request], Response | None]:
-    def check(connection: ServerConnection, request: Request) -> Response | None:
-        cp_id = charge_point_id(request.path)
-        if cp_id is None:
-            log.warning("Refused a connection without a charge point id in the path %r", request.path[:200])
-            return _reject(http.HTTPStatus.NOT_FOUND, "no charge point id in the URL path")
-        if allowed is not None and cp_id not in allowed:
-            log.warning("Refused unknown charge point %r (add it to OCPP_ALLOWED_CHARGE_POINTS to let it in)", cp_id)
-            return _reject(http.HTTPStatus.NOT_FOUND, "unknown charge point")
-        return None
-
-    return check
 
 
 class TappedConnection:
@@ -81,10 +57,15 @@ async def serve_connection(websocket: ServerConnection, gateway: Gateway) -> Non
     if websocket.subprotocol != SUBPROTOCOL:
         await websocket.close(1002, "subprotocol ocpp1.6 required")
         return
-    session = await gateway.open_session(cp_id, TappedConnection(websocket, cp_id, gateway), websocket)
+    gateway.open_connections += 1
     try:
-        await session.start()
-    except ConnectionClosed as closed:
-        log.info("Charge point %s disconnected (%s)", cp_id, closed.rcvd.code if closed.rcvd else "no close frame")
+        session = await gateway.open_session(cp_id, TappedConnection(websocket, cp_id, gateway), websocket)
+        try:
+            await session.start()
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else closed.sent.code if closed.sent else "no close frame"
+            log.info("Charge point %s disconnected (%s)", cp_id, code)
+        finally:
+            gateway.close_session(cp_id, session)
     finally:
-        gateway.close_session(cp_id, session)
+        gateway.open_connections -= 1

@@ -8,21 +8,23 @@ answered is lost), and answer. Nothing here awaits a call to the charge point.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ocpp.exceptions import OCPPError
-from ocpp.messages import unpack
+from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+from ocpp.messages import Call
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+from websockets.exceptions import ConnectionClosed
 
 from common.bus import ErrorCode
 from processes.gateway.calls import build_call, result_payload
 from processes.gateway.commands import CommandError
+from processes.gateway.frames import Rejected, TokenBucket, call_error, check_call, parse_frame
 
 if TYPE_CHECKING:
     from processes.gateway.store import Store
@@ -43,17 +45,6 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def readable_unique_id(raw: str | bytes) -> str | None:
-    """The message id of a frame the library could not unpack, where one can be read."""
-    try:
-        frame = json.loads(raw)
-    except (ValueError, TypeError):
-        return None
-    if isinstance(frame, list) and len(frame) >= 2 and isinstance(frame[1], str) and frame[0] == 2:
-        return frame[1]
-    return None
-
-
 class ChargePointSession(ChargePoint):
     def __init__(
         self,
@@ -64,8 +55,10 @@ class ChargePointSession(ChargePoint):
         store: Store,
         heartbeat_interval: int,
         response_timeout: float,
+        max_calls_per_second: int = 20,
     ) -> None:
-        super().__init__(cp_id, connection, response_timeout=response_timeout)
+        # Our logger, not the library's: its unexpected handler errors are ours to report.
+        super().__init__(cp_id, connection, response_timeout=response_timeout, logger=log)
         self._sink = sink
         self._store = store
         self._heartbeat_interval = heartbeat_interval
@@ -74,12 +67,23 @@ class ChargePointSession(ChargePoint):
         self.connectors: dict[int, str] = {}
         self.boot: dict[str, Any] = {}
         self.closed = asyncio.Event()
+        self._limit = max_calls_per_second
+        self._bucket = TokenBucket(max_calls_per_second, max_calls_per_second)
+        self._refused = 0
+        #: Message ids of our calls still waiting for an answer; other answers are dropped.
+        self._awaited: set[str] = set()
+        self._handled = frozenset(action for action, hooks in self.route_map.items() if "_on_action" in hooks)
 
     async def send_call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
         """Send one call and return its result payload. Calls to one charge point queue in
         order (the library's lock); a disconnect ends the wait at once."""
         request = build_call(action, payload)
-        calling = asyncio.ensure_future(self.call(request, suppress=False, skip_schema_validation=True))
+        unique_id = str(uuid.uuid4())
+        self._awaited.add(unique_id)
+        calling = asyncio.ensure_future(
+            self.call(request, suppress=False, skip_schema_validation=True, unique_id=unique_id)
+        )
+        calling.add_done_callback(lambda _: self._awaited.discard(unique_id))
         closing = asyncio.ensure_future(self.closed.wait())
         try:
             done, _ = await asyncio.wait({calling, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -98,22 +102,72 @@ class ChargePointSession(ChargePoint):
             raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} in time") from None
         except TypeError as error:  # a result with fields OCPP 1.6 does not have
             raise CommandError(ErrorCode.CALL_ERROR, f"FormationViolation: {error}") from None
+        except UnknownCallErrorCodeError as error:
+            raise CommandError(ErrorCode.CALL_ERROR, str(error)) from None
         return result_payload(result)
 
     async def route_message(self, raw_msg: str) -> None:
+        """Every frame gets what OCPP-J prescribes; none can end the session but a closed socket."""
         self.last_message = int(time.time() * 1000)
         try:
-            unpack(raw_msg)
-        except OCPPError as error:
-            # The library would only log this (its issue #102); OCPP-J wants a CallError
-            # whenever the message id can be read.
-            log.warning("%s sent a frame that is not valid OCPP-J: %s", self.id, error)
-            unique_id = readable_unique_id(raw_msg)
-            if unique_id is not None:
-                code = getattr(error, "code", "FormationViolation")
-                await self._send(json.dumps([4, unique_id, code, str(error.description)[:200], {}]))
+            await self._route(raw_msg)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("%s: a frame could not be handled (a bug); the connection stays open", self.id)
+
+    async def _route(self, raw_msg: str) -> None:
+        message = parse_frame(raw_msg)
+        if not isinstance(message, (Call, Rejected)) and message.unique_id in self._awaited:
+            self._response_queue.put_nowait(message)  # an answer to our call: never rate limited
             return
-        await super().route_message(raw_msg)
+        if not self._bucket.allow():
+            await self._refuse(message)
+            return
+        if self._refused:
+            log.warning("%s slowed down; %d frames beyond the rate limit were refused", self.id, self._refused)
+            self._refused = 0
+        if isinstance(message, Rejected):
+            await self._reject(message)
+        elif isinstance(message, Call):
+            await self._answer(message)
+        else:
+            log.warning(
+                "%s answered a call that is not awaited (never made, or timed out): message id %r; dropped",
+                self.id,
+                message.unique_id[:40],
+            )
+
+    async def _reject(self, rejected: Rejected) -> None:
+        log.warning("%s %s", self.id, rejected.problem)
+        if rejected.reply is not None:
+            await self._send(rejected.reply)
+
+    async def _refuse(self, message: Any) -> None:
+        """Beyond OCPP_MAX_CALLS_PER_SECOND: a CallError for calls, nothing for the rest; one
+        log line per flood. GenericError: OCPP-J's code for what no other code covers, and
+        a 'failure to process the message', so charge points retry transaction messages."""
+        if self._refused == 0:
+            log.warning(
+                "%s sends more than %d calls per second; refusing the excess with CallError GenericError",
+                self.id,
+                self._limit,
+            )
+        self._refused += 1
+        if isinstance(message, Call):
+            description = f"rate limit exceeded: at most {self._limit} calls per second; retry later"
+            await self._send(call_error(message.unique_id, "GenericError", description, {"limit": self._limit}))
+
+    async def _answer(self, message: Call) -> None:
+        rejected = check_call(message, self._handled)
+        if rejected is not None:
+            await self._reject(rejected)
+            return
+        try:
+            await self._handle_call(message)
+        except OCPPError as error:  # e.g. our answer failed its schema: a bug, but answer anyway
+            log.warning("%s: answering %s failed: %s", self.id, message.action, error)
+            await self._send(call_error(message.unique_id, error.code, str(error.description)))
 
     def _emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         self._sink.emit_event(self.id, kind, payload, ctx)

@@ -1,0 +1,233 @@
+"""Frames from a charge point, read defensively: every frame becomes a message or a
+rejection, never an exception, and each rejection carries the CallError OCPP-J prescribes
+(or none where no message id can be read, or where OCPP-J says to ignore the frame).
+
+The ``ocpp`` library answers schema failures with its own spelling ``FormatViolation`` and
+says nothing at all about frames it cannot unpack (its issue #102); this module speaks the
+OCPP-J 1.6 specification's codes and spelling (section 4.2.3, table 7).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema.exceptions import ValidationError, best_match
+from ocpp.messages import Call, CallError, CallResult, get_validator
+from ocpp.v16.enums import Action
+
+CALL = 2
+CALLRESULT = 3
+CALLERROR = 4
+
+#: OCPP-J 1.6, table 7: the only codes a CallError may carry.
+OCPP_J_ERROR_CODES = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "TypeConstraintViolation",
+        "GenericError",
+    }
+)
+#: The ocpp library's spellings of codes the specification spells differently.
+_LIBRARY_SPELLINGS = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+}
+#: OCPP-J 1.6, table 3: a message id has at most 36 characters.
+MAX_UNIQUE_ID_LENGTH = 36
+OCPP16_ACTIONS = frozenset(action.value for action in Action)
+#: Integers beyond this cannot be stored (SQLite) and are no plausible OCPP value.
+MAX_INTEGER = 2**63 - 1
+_DESCRIPTION_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A frame that is not a usable message: why (for the log), and the reply, if any."""
+
+    problem: str
+    reply: str | None = None
+
+
+#: What parse_frame returns: ocpp's Call, CallResult or CallError (untyped), or Rejected.
+Inbound = Any
+
+
+def spec_error_code(code: str) -> str:
+    """The OCPP-J 1.6 spelling of an error code; GenericError for anything it does not define."""
+    code = _LIBRARY_SPELLINGS.get(code, code)
+    return code if code in OCPP_J_ERROR_CODES else "GenericError"
+
+
+def call_error(unique_id: str, code: str, description: str, details: dict[str, Any] | None = None) -> str:
+    """A CALLERROR frame with a spec-conform code and a bounded description."""
+    frame = [CALLERROR, unique_id, spec_error_code(code), description[:_DESCRIPTION_LENGTH], details or {}]
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(raw: str) -> Any:
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+#: The start of a CALL, to read the message id of a frame that is not valid JSON as a whole.
+_CALL_START = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,' + str(MAX_UNIQUE_ID_LENGTH) + '})"')
+
+
+def parse_frame(raw: str | bytes) -> Inbound:
+    """The message in a frame, or why it is not one. Never raises."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        frame = _loads(text)
+    except (ValueError, TypeError) as error:
+        reason = str(error)[:80]
+        start = _CALL_START.match(text) if isinstance(raw, str) else None
+        if start is None:
+            return Rejected(f"sent a frame that is not JSON ({reason}); no message id to answer, dropped")
+        return Rejected(
+            f"sent a CALL that is not valid JSON ({reason}); answered FormationViolation",
+            call_error(start.group(1), "FormationViolation", f"the message is not valid JSON: {reason}"),
+        )
+    if not isinstance(frame, list) or not frame:
+        return Rejected("sent JSON that is not an OCPP-J message array; no message id to answer, dropped")
+    type_id = frame[0]
+    if type(type_id) is not int or type_id not in (CALL, CALLRESULT, CALLERROR):
+        # OCPP-J 4.1.3: a message type number not in the list SHALL be ignored.
+        return Rejected(f"sent a frame with message type {str(type_id)[:20]!r}, which OCPP-J does not define; ignored")
+    if len(frame) < 2 or not isinstance(frame[1], str):
+        return Rejected("sent a frame without a message id (a string); no message id to answer, dropped")
+    if type_id == CALL:
+        return _call(frame)
+    if type_id == CALLRESULT:
+        return _call_result(frame)
+    return _call_error(frame)
+
+
+def _call(frame: list[Any]) -> Call | Rejected:
+    unique_id: str = frame[1]
+
+    def formation(problem: str) -> Rejected:
+        return Rejected(
+            f"sent a malformed CALL ({problem}); answered FormationViolation",
+            call_error(unique_id, "FormationViolation", problem),
+        )
+
+    if len(frame) != 4:
+        return formation(f"a CALL has 4 elements, this one has {len(frame)}")
+    if len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+        return formation(f"the message id is longer than {MAX_UNIQUE_ID_LENGTH} characters")
+    action, payload = frame[2], frame[3]
+    if not isinstance(action, str):
+        return formation("the action is not a string")
+    if payload is None:  # OCPP-J 4.2.1 allows null for "no payload"
+        payload = {}
+    if not isinstance(payload, dict):
+        return formation("the payload is not a JSON object")
+    return Call(unique_id, action, payload)
+
+
+def _call_result(frame: list[Any]) -> CallResult | Rejected:
+    if len(frame) != 3:
+        return Rejected(f"sent a CALLRESULT of {len(frame)} elements instead of 3; dropped")
+    payload = {} if frame[2] is None else frame[2]
+    if not isinstance(payload, dict):
+        return Rejected("sent a CALLRESULT whose payload is not a JSON object; dropped")
+    return CallResult(frame[1], payload)
+
+
+def _call_error(frame: list[Any]) -> CallError | Rejected:
+    if len(frame) != 5:
+        return Rejected(f"sent a CALLERROR of {len(frame)} elements instead of 5; dropped")
+    code, description, details = frame[2], frame[3], {} if frame[4] is None else frame[4]
+    if not isinstance(code, str) or not isinstance(description, str) or not isinstance(details, dict):
+        return Rejected("sent a CALLERROR whose code, description or details have the wrong type; dropped")
+    return CallError(frame[1], code, description, details)
+
+
+# -- checking a call against what this central system handles ---------------------------
+
+_SCHEMA_ERROR_CODES = {
+    "type": "TypeConstraintViolation",
+    "maxLength": "TypeConstraintViolation",  # CiStringNType is a data type in OCPP
+    "required": "ProtocolError",  # "payload for Action is incomplete"
+    "enum": "PropertyConstraintViolation",
+    "minimum": "PropertyConstraintViolation",
+    "maximum": "PropertyConstraintViolation",
+    "multipleOf": "PropertyConstraintViolation",
+    "minItems": "OccurenceConstraintViolation",
+    "maxItems": "OccurenceConstraintViolation",
+}
+
+
+def check_call(call: Call, handled: Collection[str]) -> Rejected | None:
+    """Why a well-formed CALL cannot be handled (with its CallError), or None."""
+    action = str(call.action)
+    if action not in handled:
+        shown = action[:60]
+        if action in OCPP16_ACTIONS:
+            code, problem = "NotSupported", f"{shown} is not a call a charge point sends to a central system"
+        else:
+            code, problem = "NotImplemented", f"{shown!r} is not an OCPP 1.6 action"
+        return Rejected(f"called {problem}; answered {code}", call_error(call.unique_id, code, problem))
+    error = best_match(get_validator(CALL, action, "1.6").iter_errors(call.payload))
+    if error is not None:
+        code = _SCHEMA_ERROR_CODES.get(str(error.validator), "FormationViolation")
+        problem = f"{action} payload fails the OCPP 1.6 schema at {_path(error)}: {error.message}"
+    elif _has_huge_integer(call.payload):
+        code, problem = "PropertyConstraintViolation", f"{action} payload holds an integer beyond 64 bits"
+    else:
+        return None
+    problem = problem[:_DESCRIPTION_LENGTH]
+    return Rejected(f"sent a {problem}; answered {code}", call_error(call.unique_id, code, problem))
+
+
+def _path(error: ValidationError) -> str:
+    return "/" + "/".join(str(part) for part in error.absolute_path)
+
+
+def _has_huge_integer(value: Any) -> bool:
+    """Schema-valid payloads are a few levels deep, so recursion is bounded here."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+    if isinstance(value, dict):
+        return any(_has_huge_integer(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_huge_integer(item) for item in value)
+    return False
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; one token per message."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._at = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
