@@ -88,7 +88,7 @@ def _loads(raw: str) -> Any:
 
 
 #: The start of a CALL, to read the message id of a frame that is not valid JSON as a whole.
-_CALL_START = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,' + str(MAX_UNIQUE_ID_LENGTH) + '})"')
+_CALL_START = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{0,' + str(MAX_UNIQUE_ID_LENGTH) + '})"')
 
 
 def parse_frame(raw: str | bytes) -> Inbound:

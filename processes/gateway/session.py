@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: Seconds between two "too many calls" warnings of one charge point: a flood that pauses
+#: for a moment is still one flood in the log.
+FLOOD_LOG_INTERVAL = 10.0
+
 class EventSink(Protocol):
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None: ...
 
@@ -70,6 +74,7 @@ class ChargePointSession(ChargePoint):
         self._limit = max_calls_per_second
         self._bucket = TokenBucket(max_calls_per_second, max_calls_per_second)
         self._refused = 0
+        self._flood_warned_at = -FLOOD_LOG_INTERVAL
         #: Message ids of our calls still waiting for an answer; other answers are dropped.
         self._awaited: set[str] = set()
         self._handled = frozenset(action for action, hooks in self.route_map.items() if "_on_action" in hooks)
@@ -145,9 +150,12 @@ class ChargePointSession(ChargePoint):
 
     async def _refuse(self, message: Any) -> None:
         """Beyond OCPP_MAX_CALLS_PER_SECOND: a CallError for calls, nothing for the rest; one
-        log line per flood. GenericError: OCPP-J's code for what no other code covers, and
-        a 'failure to process the message', so charge points retry transaction messages."""
-        if self._refused == 0:
+        log line per flood (at most one per FLOOD_LOG_INTERVAL). GenericError: OCPP-J's code
+        for what no other code covers, and a 'failure to process the message', so charge points
+        retry transaction messages."""
+        now = time.monotonic()
+        if self._refused == 0 and now - self._flood_warned_at >= FLOOD_LOG_INTERVAL:
+            self._flood_warned_at = now
             log.warning(
                 "%s sends more than %d calls per second; refusing the excess with CallError GenericError",
                 self.id,

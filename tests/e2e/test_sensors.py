@@ -18,7 +18,7 @@ from tests.support.harness import Broker, Connector, Observer, port_open, wait_u
 pytestmark = pytest.mark.e2e
 
 # Meter timestamps a little ahead, so that they are the newest values of their keys.
-T1_MS = (int(time.time()) + 60) * 1000
+T1_MS = (int(time.time()) + 3600) * 1000  # an hour ahead: newer than anything a test run sends
 T1 = datetime.fromtimestamp(T1_MS / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 T2_MS = T1_MS + 15500
 T2 = datetime.fromtimestamp(T2_MS / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.500Z")

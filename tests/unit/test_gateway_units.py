@@ -1,5 +1,5 @@
-"""Unit tests of the gateway's pure parts: charge point id from the URL path, unique ids of
-unreadable frames, building schema-checked calls, and the transaction store."""
+"""Unit tests of the gateway's pure parts: charge point id from the URL path, building
+schema-checked calls, and the transaction store."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import ConfigurationStatus
 
 from common.bus import ErrorCode
-from processes.gateway.calls import CENTRAL_SYSTEM_ACTIONS, build_call, result_payload
+from common.ocpp_schema import CENTRAL_SYSTEM_ACTIONS
+from processes.gateway.calls import build_call, result_payload
 from processes.gateway.commands import CommandError
 from processes.gateway.server import charge_point_id
-from processes.gateway.session import readable_unique_id
 from processes.gateway.store import ID_EPOCH, Store, Transaction
 
 STARTED = "2026-01-01T00:00:00Z"
@@ -52,29 +52,6 @@ def test_charge_point_id_missing_or_with_control_characters(path: str) -> None:
 
 
 # --------------------------------------------------------------------------- readable unique id
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ('[2,"abc-1","Heartbeat",{}]', "abc-1"),
-        (b'[2,"abc-1","Heartbeat",{}]', "abc-1"),
-        ('[2,"abc-1","NoSuchAction",{"x":1}]', "abc-1"),
-        ('[2,"abc-1"]', "abc-1"),
-        ('[3,"abc-1",{}]', None),
-        ('[4,"abc-1","GenericError","",{}]', None),
-        ('[2,17,"Heartbeat",{}]', None),
-        ("[2]", None),
-        ("[]", None),
-        ('{"2": "abc"}', None),
-        ('"abc"', None),
-        ('[2,"abc-1","Heartbeat",{}', None),
-        ("", None),
-        (b"\xff\xfe", None),
-    ],
-)
-def test_readable_unique_id(raw: str | bytes, expected: str | None) -> None:
-    assert readable_unique_id(raw) == expected
 
 
 # --------------------------------------------------------------------------- build_call
