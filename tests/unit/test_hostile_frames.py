@@ -97,13 +97,17 @@ def assert_well_formed(reply: list[Any]) -> None:
         assert isinstance(reply[3], str) and isinstance(reply[4], dict), reply
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def readable_call_id(text: str) -> str | None:
     """The id a CALLERROR or CALLRESULT must carry: that of a CALL, also in a frame that is
     not valid JSON as a whole (read from its start), never for other message types."""
-    try:
-        frame = json.loads(text)
+    try:  # NaN and Infinity are not JSON (RFC 8259), whatever Python's json accepts
+        frame = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError):
-        start = re.match(r'\s*\[\s*2\s*,\s*"([^"\\]{1,36})"', text)
+        start = re.match(r'\s*\[\s*2\s*,\s*"([^"\\]{0,36})"', text)
         return start.group(1) if start else None
     if isinstance(frame, list) and len(frame) >= 2 and type(frame[0]) is int and frame[0] == 2:
         return frame[1] if isinstance(frame[1], str) else None
