@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 #: for a moment is still one flood in the log.
 FLOOD_LOG_INTERVAL = 10.0
 
+
 class EventSink(Protocol):
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None: ...
 
