@@ -190,3 +190,20 @@ def test_a_broker_restart_or_outage_loses_nothing(site: tuple[Broker, Connector,
     # Heartbeats resume after the broker is back.
     beat = observer.wait_for("heartbeat", lambda p: p["this_heartbeats_timestamp"] > time.time() * 1000 - 1500, 10)
     assert beat["next_heartbeats_timestamp"] > beat["this_heartbeats_timestamp"]
+    # Actuator values written after the broker is back work (subscriptions were renewed).
+    asyncio.run(reset_after_the_broker_is_back(connector, observer))
+
+
+async def reset_after_the_broker_is_back(connector: Connector, observer: Observer) -> None:
+    async with SimulatedChargePoint(connector.url, "CP_F0") as cp:
+        await cp.boot()
+        topic = f"{connector.name}/actuator/reset"
+        key = "CP_F0__execute_reset"
+        mapping = {"sensor": {f"{key}__result": f"{connector.name}/result/reset"}, "actuator": {topic: key}}
+        await asyncio.to_thread(observer.publish, "datapoint_map", mapping, 2, True)
+        expected = "Datapoint map: 1 sensors, 1 actuators mapped"
+        await asyncio.to_thread(observer.wait_for, "logs", lambda p: p["msg"] == expected)
+        observer.client.publish(topic, json.dumps({"value": "Soft", "timestamp": 0}))
+        assert await cp.wait_for_call("Reset") == [{"type": "Soft"}]
+        result = await asyncio.to_thread(observer.wait_for, "result/reset")
+        assert result["value"] == "Accepted"
