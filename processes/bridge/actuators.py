@@ -27,10 +27,24 @@ TRIGGER_MESSAGES = (
     "StatusNotification",
 )
 
-#: Charging profile ids and stack levels owned by this connector, per connector {c}:
-#: the power limit outranks the schedule, so a limit written in BEMCom wins over a plan.
-LIMIT_PROFILE_BASE, LIMIT_STACK_LEVEL = 1000, 2
-SCHEDULE_PROFILE_BASE, SCHEDULE_STACK_LEVEL = 2000, 1
+#: Charging profile ids owned by this connector, per connector {c}: 1000 + c and 2000 + c.
+LIMIT_PROFILE_BASE = 1000
+SCHEDULE_PROFILE_BASE = 2000
+#: A limit written as "now" starts this much earlier, so that a charge point whose clock is a
+#: little behind applies it at once.
+START_MARGIN_MS = 60_000
+
+
+def schedule_stack_level(connector: int) -> int:
+    """OCPP 1.6 (3.13.2): a profile with the stackLevel and purpose of an existing one replaces
+    it, so each connector has stack levels of its own: 2c+1 for the schedule, 2c+2 for the
+    limit. A limit outranks a plan, and a connector's own profiles outrank connector 0's."""
+    return 2 * connector + 1
+
+
+def limit_stack_level(connector: int) -> int:
+    return 2 * connector + 2
+
 
 MAX_POWER_W = 10_000_000.0  # 10 MW: above any charge point; keeps the arithmetic finite
 LATEST_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
@@ -178,11 +192,11 @@ def plan_charging_profile(connector: int, value: Any, context: Context) -> list[
         return [clear_profile(LIMIT_PROFILE_BASE + connector)]
     unit, limit, extra = power_limit(as_number(value, "the power limit"), context)
     schedule = {
-        "startSchedule": iso(context.now_ms),
+        "startSchedule": iso(context.now_ms - START_MARGIN_MS),
         "chargingRateUnit": unit,
         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit, **extra}],
     }
-    return [charging_profile(connector, LIMIT_PROFILE_BASE + connector, LIMIT_STACK_LEVEL, schedule)]
+    return [charging_profile(connector, LIMIT_PROFILE_BASE + connector, limit_stack_level(connector), schedule)]
 
 
 def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | None, float]]:
@@ -230,7 +244,7 @@ def plan_charging_schedule(connector: int, value: Any, context: Context) -> list
     last_end = entries[-1][1]
     if last_end is not None:
         schedule["duration"] = max(1, (last_end - start) // 1000)
-    return [charging_profile(connector, SCHEDULE_PROFILE_BASE + connector, SCHEDULE_STACK_LEVEL, schedule)]
+    return [charging_profile(connector, SCHEDULE_PROFILE_BASE + connector, schedule_stack_level(connector), schedule)]
 
 
 def trigger_message(value: Any) -> str:

@@ -26,6 +26,31 @@ SEPARATOR = "__"
 # OCPP 1.6 defaults for absent SampledValue fields.
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
 DEFAULT_UNIT = "Wh"
+#: OCPP 1.6 (SampledValue.unit): "Default = Wh if the (default) measurand is an Energy type". For
+#: the other measurands it defines no default, so a charge point that leaves the unit out gets the
+#: unit the measurand is measured in (Frequency, Power.Factor and RPM have no OCPP unit at all).
+UNIT_BY_MEASURAND_PREFIX = (
+    ("Energy.", DEFAULT_UNIT),
+    ("Power.Factor", "factor"),
+    ("Power.Reactive.", "var"),
+    ("Power.", "W"),
+    ("Current.", "A"),
+    ("Voltage", "V"),
+    ("SoC", "Percent"),
+    ("Temperature", "Celsius"),
+    ("Frequency", "Hz"),
+    ("RPM", "RPM"),
+)
+
+
+def default_unit(measurand: str) -> str:
+    """The unit of a sampled value that names none (see UNIT_BY_MEASURAND_PREFIX)."""
+    for prefix, unit in UNIT_BY_MEASURAND_PREFIX:
+        if measurand.startswith(prefix):
+            return unit
+    return DEFAULT_UNIT
+
+
 DEFAULT_LOCATION = "Outlet"
 # OCPP 1.6 default of StopTransaction.reason.
 DEFAULT_STOP_REASON = "Local"
@@ -204,8 +229,9 @@ def meter_key(cp: object, connector: int, sampled: Mapping[Any, Any]) -> tuple[s
     ok_unit, unit = _optional(sampled.get("unit"))
     if not (ok_measurand and ok_phase and ok_location and ok_unit):
         return None
-    base_unit, power = normalise_unit(unit if unit is not None else DEFAULT_UNIT)
-    parts: list[object] = [cp, connector, measurand if measurand is not None else DEFAULT_MEASURAND]
+    measurand = measurand if measurand is not None else DEFAULT_MEASURAND
+    base_unit, power = normalise_unit(unit if unit is not None else default_unit(measurand))
+    parts: list[object] = [cp, connector, measurand]
     if phase is not None:
         parts.append(phase)
     if location is not None and location != DEFAULT_LOCATION:

@@ -18,9 +18,8 @@ from common.settings import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_AC
 from processes.bridge.actuators import (
     EXAMPLES,
     LIMIT_PROFILE_BASE,
-    LIMIT_STACK_LEVEL,
     SCHEDULE_PROFILE_BASE,
-    SCHEDULE_STACK_LEVEL,
+    START_MARGIN_MS,
     TRIGGER_MESSAGES,
     ActuatorKey,
     Context,
@@ -28,7 +27,9 @@ from processes.bridge.actuators import (
     OcppCall,
     actuator_keys,
     iso,
+    limit_stack_level,
     parse_actuator_key,
+    schedule_stack_level,
 )
 from processes.bridge.executor import ActuatorExecutor, data_transfer, generic_call, reply_outcome
 
@@ -200,11 +201,11 @@ def test_power_limit_in_watts(value: Any, limit: float) -> None:
         "connectorId": 2,
         "csChargingProfiles": {
             "chargingProfileId": LIMIT_PROFILE_BASE + 2,
-            "stackLevel": LIMIT_STACK_LEVEL,
+            "stackLevel": limit_stack_level(2),
             "chargingProfilePurpose": "TxDefaultProfile",
             "chargingProfileKind": "Absolute",
             "chargingSchedule": {
-                "startSchedule": NOW_ISO,
+                "startSchedule": iso(NOW - START_MARGIN_MS),
                 "chargingRateUnit": "W",
                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
             },
@@ -275,7 +276,7 @@ def test_schedule_is_sorted_with_periods_in_seconds_and_duration() -> None:
     profile = call.payload["csChargingProfiles"]
     assert call.payload["connectorId"] == 1
     assert profile["chargingProfileId"] == SCHEDULE_PROFILE_BASE + 1
-    assert profile["stackLevel"] == SCHEDULE_STACK_LEVEL
+    assert profile["stackLevel"] == schedule_stack_level(1)
     assert profile["chargingProfilePurpose"] == "TxDefaultProfile"
     assert profile["chargingProfileKind"] == "Absolute"
     assert schedule_of(call) == {
@@ -728,3 +729,11 @@ def test_plan_returns_schema_valid_calls_or_raises_invalid_value(
         return
     for call in calls:
         assert_schema_valid(call)
+
+
+def test_each_connector_has_stack_levels_of_its_own_and_a_limit_outranks_a_plan() -> None:
+    levels = [(schedule_stack_level(c), limit_stack_level(c)) for c in range(4)]
+    flat = [level for pair in levels for level in pair]
+    assert len(set(flat)) == len(flat)  # no two profiles of this connector replace each other
+    assert all(schedule < limit for schedule, limit in levels)
+    assert all(limit_stack_level(0) < schedule_stack_level(c) for c in range(1, 4))

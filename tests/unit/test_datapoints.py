@@ -13,6 +13,7 @@ from common.bus import Event
 from processes.bridge.datapoints import (
     SensorValue,
     join_key,
+    meter_key,
     parse_ocpp_timestamp,
     sensor_values,
 )
@@ -525,3 +526,26 @@ def check_values(values: list[SensorValue]) -> None:
 )
 def test_meter_paths_never_raise_and_are_json(kind: str, payload: dict[str, Any], ctx: dict[str, Any], ts: int) -> None:
     check_values(sensor_values(Event(run="r", seq=1, cp="CP_1", kind=kind, ts=ts, payload=payload, ctx=ctx)))
+
+
+@pytest.mark.parametrize(
+    ("measurand", "unit"),
+    [
+        ("Energy.Active.Import.Register", "Wh"),
+        ("Energy.Active.Export.Interval", "Wh"),
+        ("Power.Active.Import", "W"),
+        ("Power.Offered", "W"),
+        ("Power.Reactive.Import", "var"),
+        ("Power.Factor", "factor"),
+        ("Current.Import", "A"),
+        ("Current.Offered", "A"),
+        ("Voltage", "V"),
+        ("SoC", "Percent"),
+        ("Temperature", "Celsius"),
+        ("Frequency", "Hz"),
+        ("RPM", "RPM"),
+    ],
+)
+def test_a_sampled_value_without_unit_gets_the_unit_of_its_measurand(measurand: str, unit: str) -> None:
+    # OCPP 1.6 defaults the unit to Wh only for Energy measurands.
+    assert meter_key("CP", 1, {"measurand": measurand}) == (f"CP__1__{measurand}__{unit}", 0)
