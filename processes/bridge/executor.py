@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ Outcome = Callable[[ActuatorKey, str, dict[str, str]], None]
 """Called with (actuator, outcome text, configuration values learnt)."""
 
 RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
+#: Seconds before asking again a charge point that did not tell its rate unit.
+RATE_UNIT_RETRY = 300.0
 QUEUE_LIMIT = 1000
 
 
@@ -45,13 +48,15 @@ class ActuatorExecutor:
         self._voltage = voltage
         self._phases = phases
         self._outcome = outcome
-        self._queues: dict[str, asyncio.Queue[tuple[ActuatorKey, Any]]] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[ActuatorKey, Any, float]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self.rate_units: dict[str, str] = {}
+        self._unit_guessed: dict[str, float] = {}  # cp -> when asking for its rate unit failed
 
     def forget(self, cp: str) -> None:
         """A charge point (re)booted: what was learnt of it may have changed."""
         self.rate_units.pop(cp, None)
+        self._unit_guessed.pop(cp, None)
 
     def submit(self, actuator: ActuatorKey, value: Any) -> None:
         queue = self._queues.get(actuator.cp)
@@ -59,7 +64,7 @@ class ActuatorExecutor:
             queue = self._queues[actuator.cp] = asyncio.Queue(QUEUE_LIMIT)
             self._workers[actuator.cp] = asyncio.create_task(self._work(queue), name=f"actuators-{actuator.cp}")
         try:
-            queue.put_nowait((actuator, value))
+            queue.put_nowait((actuator, value, time.monotonic()))
         except asyncio.QueueFull:
             self._report(actuator, f"Rejected: more than {QUEUE_LIMIT} commands waiting for {actuator.cp}")
 
@@ -68,9 +73,15 @@ class ActuatorExecutor:
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
-    async def _work(self, queue: asyncio.Queue[tuple[ActuatorKey, Any]]) -> None:
+    async def _work(self, queue: asyncio.Queue[tuple[ActuatorKey, Any, float]]) -> None:
         while True:
-            actuator, value = await queue.get()
+            actuator, value, queued_at = await queue.get()
+            waited = time.monotonic() - queued_at
+            if waited > self._timeout:
+                # Stale: a charge point that does not answer must not apply values hours late.
+                log.warning("%s: waited %.0f s behind earlier commands; not sent", actuator.key, waited)
+                self._report(actuator, "Timeout")
+                continue
             try:
                 outcome, configuration = await self.execute(actuator, value)
             except InvalidValue as error:
@@ -93,9 +104,12 @@ class ActuatorExecutor:
     async def _rate_unit(self, cp: str) -> str:
         """W, or A when the charge point's ChargingScheduleAllowedChargingRateUnit has no Power."""
         if cp not in self.rate_units:
+            if time.monotonic() - self._unit_guessed.get(cp, -RATE_UNIT_RETRY) < RATE_UNIT_RETRY:
+                return "W"
             reply = await self._call(cp, OcppCall("GetConfiguration", {"key": [RATE_UNIT_KEY]}))
-            if not reply.ok:
-                return "W"  # not learnt: the SetChargingProfile that follows reports the problem
+            if not reply.ok:  # not learnt: W, and the SetChargingProfile that follows reports any problem
+                self._unit_guessed[cp] = time.monotonic()
+                return "W"
             values = [item.get("value", "") for item in reply.result.get("payload", {}).get("configurationKey", [])]
             self.rate_units[cp] = "W" if any("Power" in str(text) for text in values) or not values else "A"
         return self.rate_units[cp]

@@ -201,8 +201,13 @@ class Gateway:
         cp, connector = request.args.get("cp"), request.args.get("connector")
         if not isinstance(cp, str) or not isinstance(connector, int):
             raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction needs cp and connector")
-        transaction = self.store.active_transaction(cp, connector)
-        return None if transaction is None else transaction.id
+        transactions = self.store.active_transactions(cp, connector)
+        if len(transactions) > 1:  # connector 0 of a charge point charging on several connectors
+            ids = ", ".join(f"{t.id} on connector {t.connector}" for t in transactions)
+            raise CommandError(
+                ErrorCode.INVALID_VALUE, f"several active transactions ({ids}): use a connector's actuator"
+            )
+        return transactions[0].id if transactions else None
 
     # -- running ----------------------------------------------------------------------
 

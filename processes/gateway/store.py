@@ -57,6 +57,21 @@ class Store:
     def start_transaction(
         self, charge_point: str, connector: int, id_tag: str, meter_start: int, started_at: str
     ) -> int:
+        """The id of a new transaction. A StartTransaction sent again (the charge point got no
+        answer) gets the id it was given before; an older transaction still open on the
+        connector is closed, as a connector charges one transaction at a time."""
+        row = self._db.execute(
+            "SELECT id FROM transactions WHERE charge_point = ? AND connector = ? AND id_tag = ?"
+            " AND meter_start = ? AND started_at = ? AND stopped_at IS NULL",
+            (charge_point, connector, id_tag, meter_start, started_at),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        self._db.execute(
+            "UPDATE transactions SET stopped_at = 'superseded' WHERE charge_point = ? AND connector = ?"
+            " AND stopped_at IS NULL",
+            (charge_point, connector),
+        )
         cursor = self._db.execute(
             "INSERT INTO transactions (charge_point, connector, id_tag, meter_start, started_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -82,10 +97,15 @@ class Store:
         )
         return self.find(charge_point, transaction_id)
 
-    def active_transaction(self, charge_point: str, connector: int) -> Transaction | None:
-        row = self._db.execute(
+    def active_transactions(self, charge_point: str, connector: int) -> list[Transaction]:
+        """Open transactions of a connector; connector 0 means every connector of the charge point."""
+        rows = self._db.execute(
             "SELECT id, charge_point, connector, id_tag, meter_start FROM transactions "
-            "WHERE charge_point = ? AND connector = ? AND stopped_at IS NULL ORDER BY id DESC LIMIT 1",
-            (charge_point, connector),
-        ).fetchone()
-        return Transaction(*row) if row else None
+            "WHERE charge_point = ? AND (connector = ? OR ? = 0) AND stopped_at IS NULL ORDER BY id DESC",
+            (charge_point, connector, connector),
+        ).fetchall()
+        return [Transaction(*row) for row in rows]
+
+    def active_transaction(self, charge_point: str, connector: int) -> Transaction | None:
+        transactions = self.active_transactions(charge_point, connector)
+        return transactions[0] if transactions else None

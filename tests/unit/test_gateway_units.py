@@ -232,14 +232,14 @@ def test_stop_unknown_or_foreign_transaction(store: Store) -> None:
 def test_file_store_keeps_ids_unique_across_reopening(tmp_path: Path) -> None:
     path = str(tmp_path / "state" / "gateway.sqlite3")  # the directory is created
     first = Store(path)
-    ids = [first.start_transaction("CP_1", 1, "TAG", 0, STARTED) for _ in range(3)]
+    ids = [first.start_transaction("CP_1", 1, "TAG", 0, f"2026-01-01T00:0{i}:00Z") for i in range(3)]
     first.close()
 
     second = Store(path)
     try:
         later = second.start_transaction("CP_1", 1, "TAG", 0, STARTED)
         assert later > max(ids)
-        assert second.find("CP_1", ids[0]) == Transaction(ids[0], "CP_1", 1, "TAG", 0)
+        assert second.find("CP_1", ids[1]) == Transaction(ids[1], "CP_1", 1, "TAG", 0)
         active = second.active_transaction("CP_1", 1)
         assert active is not None
         assert active.id == later
@@ -258,3 +258,27 @@ def test_file_store_keeps_ids_unique_after_all_transactions_are_deleted(tmp_path
         assert second.start_transaction("CP_1", 1, "TAG", 0, STARTED) > last
     finally:
         second.close()
+
+
+def test_a_start_transaction_sent_again_gets_the_same_id(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "db.sqlite3"))
+    try:
+        first = store.start_transaction("CP_1", 1, "TAG", 10, STARTED)
+        assert store.start_transaction("CP_1", 1, "TAG", 10, STARTED) == first  # the retry of an unanswered call
+        assert [t.id for t in store.active_transactions("CP_1", 1)] == [first]
+    finally:
+        store.close()
+
+
+def test_a_new_transaction_closes_an_older_one_left_open_on_its_connector(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "db.sqlite3"))
+    try:
+        orphan = store.start_transaction("CP_1", 1, "TAG", 10, STARTED)
+        current = store.start_transaction("CP_1", 1, "TAG", 50, STOPPED)
+        other = store.start_transaction("CP_1", 2, "TAG", 0, STARTED)
+        assert [t.id for t in store.active_transactions("CP_1", 1)] == [current]
+        assert orphan != current
+        # Connector 0 stands for the whole charge point.
+        assert {t.id for t in store.active_transactions("CP_1", 0)} == {current, other}
+    finally:
+        store.close()
