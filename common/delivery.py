@@ -24,10 +24,12 @@ class DeliveryTracker:
         self.limit = limit
         self._entries: deque[tuple[str, int, Sequence[Publication]]] = deque()
         self.confirmed: tuple[str | None, int] = (None, 0)
+        self.pending = 0  # publications not yet confirmed
         self.waits = 0  # times consuming paused because too much was unconfirmed
 
     def record(self, run: str, seq: int, publications: Sequence[Publication]) -> None:
         self._entries.append((run, seq, publications))
+        self.pending += len(publications)
         if len(self._entries) > 64:
             self.advance()
 
@@ -35,20 +37,17 @@ class DeliveryTracker:
         """The newest (run, seq) up to which everything is confirmed."""
         entries = self._entries
         while entries and all(publication.is_published() for publication in entries[0][2]):
-            run, seq, _ = entries.popleft()
+            run, seq, publications = entries.popleft()
+            self.pending -= len(publications)
             self.confirmed = (run, seq)
         return self.confirmed
 
-    @property
-    def unconfirmed(self) -> int:
-        return len(self._entries)
-
     async def wait_for_room(self) -> None:
-        """Pause consuming while ``limit`` messages wait for the broker (it is down, or slow):
+        """Pause consuming while ``limit`` publications wait for the broker (it is down, or slow):
         memory stays bounded, and the gateway's journal keeps what is not consumed yet."""
-        if len(self._entries) < self.limit:
+        if self.pending < self.limit:
             return
         self.waits += 1
-        while len(self._entries) >= self.limit:  # paho sets the flags from its thread: poll them
+        while self.pending >= self.limit:  # paho sets the flags from its thread: poll them
             await asyncio.sleep(self.POLL)
             self.advance()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from common import __version__
 from common.logs import setup
@@ -29,6 +30,25 @@ def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
             flush=True,
         )
         raise SystemExit(EXIT_BAD_SETTINGS) from None
+
+
+async def run_until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> None:
+    """Wait until ``stop`` is set, then cancel ``tasks``. A task that ends before (a bug, or a
+    failure it could not handle) ends the process with an error, so that supervisord restarts it
+    instead of leaving it RUNNING without, say, its bus consumer."""
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    ended = [task for task in tasks if task in done]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if ended:
+        task = ended[0]
+        error = None if task.cancelled() else task.exception()
+        raise RuntimeError(f"task {task.get_name()} ended unexpectedly: {error!r}") from error
 
 
 def run_process(process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]]) -> int:

@@ -17,6 +17,7 @@ from common.delivery import DeliveryTracker
 from common.health import record_mqtt_alive
 from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage, thread_to_loop
+from common.process import run_until_stopped
 from common.settings import BridgeSettings
 from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
 from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object
@@ -168,6 +169,10 @@ class Bridge:
                 self.state.restore(message.payload)
                 self._finish_restore()
         elif message.topic in self.state.actuator_map:
+            if (
+                message.retain
+            ):  # BEMCom never retains actuator values; a retained one would run again at every reconnect
+                raise ValueError("a retained actuator value is not carried out (it would run again at every reconnect)")
             self.on_actuator_value(message.topic, message.payload)
         else:
             log.warning("Ignored a message on %s: not a topic of the datapoint map", message.topic)
@@ -234,12 +239,12 @@ class Bridge:
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._announce(), name="announce"),
         ]
-        await stop.wait()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        try:
+            await run_until_stopped(stop, tasks)
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
         await self.executor.close()
         await self.consumer.flush_ack()
         await self.client.close()

@@ -33,9 +33,13 @@ class Topics:
         self.raw_message_to_db = f"{connector_name}/raw_message_to_db"
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json_object(payload: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(payload)
+        value = json.loads(payload, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"{what} is not JSON: {error}") from None
     if not isinstance(value, dict):

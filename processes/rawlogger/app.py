@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -15,6 +14,7 @@ from common.commands import CommandClient
 from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker
 from common.mqtt import MqttLink
+from common.process import run_until_stopped
 from common.settings import RawLoggerSettings
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,12 @@ class RawLogger:
                 self.settings.bus.events_endpoint,
                 self.settings.bus.commands_endpoint,
             )
-        task = asyncio.create_task(self.consumer.serve(), name="raw-frames")
-        await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        try:
+            await run_until_stopped(stop, [asyncio.create_task(self.consumer.serve(), name="raw-frames")])
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
         await self.consumer.flush_ack()
         await self.client.close()
         if self.mqtt is not None:

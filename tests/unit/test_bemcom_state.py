@@ -245,3 +245,10 @@ def test_apply_event_publishes_mapped_values_only() -> None:
     publications = s.apply_event(event)
     assert publications == [Publication("bemcom/s/connected", {"value": True, "timestamp": T0}, s.SENSOR_QOS, True)]
     assert "CP.1__connected" in s.available_datapoints()["sensor"]
+
+
+def test_nan_is_not_json_so_a_restored_copy_with_nan_is_refused() -> None:
+    state = DatapointState(Topics("cn"))
+    with pytest.raises(ValueError, match="NaN is not JSON"):
+        state.restore(b'{"sensor": {"k": NaN}, "actuator": {}}')
+    assert state.sensors == {}
