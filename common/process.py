@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,6 +52,17 @@ async def run_until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]])
         raise RuntimeError(f"task {task.get_name()} ended unexpectedly: {error!r}") from error
 
 
+async def stop_when_orphaned(stop: asyncio.Event, interval: float = 1.0) -> None:
+    """Stop when the parent (supervisord) is gone: a supervisor killed with SIGKILL must not
+    leave its programs running, holding their ports, with nobody to restart or stop them."""
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(interval)
+        if os.getppid() != parent:
+            logging.getLogger(__name__).warning("Parent process %d is gone; stopping", parent)
+            stop.set()
+
+
 def run_process(process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
     """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop``."""
     setup(process, debug)
@@ -61,7 +73,11 @@ def run_process(process: str, debug: bool, body: Callable[[asyncio.Event], Await
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await body(stop)
+        orphan_watch = asyncio.create_task(stop_when_orphaned(stop), name="orphan-watch")
+        try:
+            await body(stop)
+        finally:
+            orphan_watch.cancel()
 
     try:
         asyncio.run(main())
