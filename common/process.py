@@ -9,6 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+import uvloop
+
 from common import __version__
 from common.logs import setup
 from common.settings import EXIT_BAD_SETTINGS, SettingsError, environment
@@ -31,8 +33,11 @@ def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
         raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
-def run_process(process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop``."""
+def run_process(
+    process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]], *, fast_loop: bool = False
+) -> int:
+    """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop``. ``fast_loop``:
+    on uvloop (the gateway: its sockets and timers cost a third less CPU there)."""
     setup(process, debug)
     logging.getLogger(__name__).info("%s %s starting", process, __version__)
 
@@ -44,7 +49,8 @@ def run_process(process: str, debug: bool, body: Callable[[asyncio.Event], Await
         await body(stop)
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop if fast_loop else None) as runner:
+            runner.run(main())
     except Exception:
         logging.getLogger(__name__).exception("%s stopped by an unexpected error", process)
         return 1

@@ -56,10 +56,16 @@ class Gateway:
         self.open_connections = 0
         self._main_thread = threading.get_ident()
         self._context = context
-        self._pub = context.socket(zmq.PUB)
+        # A plain (not asyncio) socket: sends never block (NOBLOCK), and the asyncio wrapper
+        # costs more than the send itself.
+        self._pub: zmq.Socket[bytes] = zmq.Socket(context, zmq.PUB)
         self._pub.setsockopt(zmq.SNDHWM, 100_000)
         self._pub.setsockopt(zmq.LINGER, 1000)
         self._pub.bind(settings.bus.events_endpoint)
+        #: Sequenced messages appended to the journal but not yet committed, and the future the
+        #: senders of frames wait on until the commit that covers them.
+        self._outbox: list[tuple[bytes, bytes]] = []
+        self._committed: asyncio.Future[None] | None = None
         self.commands = CommandServer(
             context,
             settings.bus.commands_endpoint,
@@ -75,14 +81,48 @@ class Gateway:
     # -- publishing -------------------------------------------------------------------
 
     def _send(self, topic: bytes, body: dict[str, Any]) -> None:
+        self._send_packed(topic, pack(body))
+
+    def _send_packed(self, topic: bytes, packed: bytes) -> None:
         # When a subscriber's queue is full, it catches up from the journal.
         with contextlib.suppress(zmq.Again):
-            self._pub.send_multipart([topic, pack(body)], flags=zmq.NOBLOCK)
+            self._pub.send_multipart([topic, packed], flags=zmq.NOBLOCK)
 
     def _publish_sequenced(self, message: Event | RawFrame) -> None:
-        body = to_dict(message)
-        self.journal.append(message.stream, message.seq, body)  # committed before anything is answered
-        self._send(message.topic, body)
+        """Journal a message; it is committed, then published, at the end of this event-loop
+        iteration, together with the others of the iteration (see :meth:`committed`)."""
+        self._outbox.append((message.topic, self.journal.append(message.stream, message.seq, to_dict(message))))
+        if self._committed is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a unit test): commit at once
+            self.commit()
+            return
+        self._committed = loop.create_future()
+        loop.call_soon(self.commit)
+
+    def commit(self) -> None:
+        """Commit what was journaled, then publish it on the bus, then wake the senders."""
+        committed, self._committed = self._committed, None
+        outbox, self._outbox = self._outbox, []
+        try:
+            self.journal.commit()
+        except Exception as error:  # nothing of it is answered or published
+            log.exception("The journal could not commit %d messages", len(outbox))
+            if committed is not None:
+                committed.set_exception(error)
+                committed.exception()  # retrieved: the senders raise it, no "never retrieved"
+            return
+        for topic, packed in outbox:
+            self._send_packed(topic, packed)
+        if committed is not None:
+            committed.set_result(None)
+
+    async def committed(self) -> None:
+        """Returns once every message journaled so far is committed: send nothing before."""
+        if self._committed is not None:
+            await asyncio.shield(self._committed)
 
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         seq = self.journal.next_seq(EVENT_STREAM)
@@ -260,6 +300,7 @@ class Gateway:
                     await task
 
     def close(self) -> None:
+        self.commit()
         self.store.close()
         self._pub.close()
 
