@@ -33,7 +33,7 @@ def main() -> int:
             gateway.close()
             context.term()
 
-    return run_process(PROCESS, settings.debug, body)
+    return run_process(PROCESS, settings.debug, body, fast_loop=True)
 
 
 if __name__ == "__main__":

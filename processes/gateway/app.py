@@ -32,6 +32,7 @@ from common.bus import (
     to_dict,
 )
 from common.logs import now_ms
+from common.process import run_until_stopped
 from common.settings import GatewaySettings
 from processes.gateway.admission import Admission, CredentialCheck
 from processes.gateway.commands import CommandError, CommandServer
@@ -52,14 +53,21 @@ class Gateway:
         self.journal = Journal(self.store.db, self.run, settings.journal_max_events)
         self.sessions: dict[str, ChargePointSession] = {}
         self._websockets: dict[str, ServerConnection] = {}
+        self._background: set[asyncio.Task[None]] = set()
         #: Websocket connections being served (a replaced one counts until it has closed).
         self.open_connections = 0
         self._main_thread = threading.get_ident()
         self._context = context
-        self._pub = context.socket(zmq.PUB)
+        # A plain (not asyncio) socket: sends never block (NOBLOCK), and the asyncio wrapper
+        # costs more than the send itself.
+        self._pub: zmq.Socket[bytes] = zmq.Socket(context, zmq.PUB)
         self._pub.setsockopt(zmq.SNDHWM, 100_000)
         self._pub.setsockopt(zmq.LINGER, 1000)
         self._pub.bind(settings.bus.events_endpoint)
+        #: Sequenced messages appended to the journal but not yet committed, and the future the
+        #: senders of frames wait on until the commit that covers them.
+        self._outbox: list[tuple[bytes, bytes]] = []
+        self._committed: asyncio.Future[None] | None = None
         self.commands = CommandServer(
             context,
             settings.bus.commands_endpoint,
@@ -75,14 +83,48 @@ class Gateway:
     # -- publishing -------------------------------------------------------------------
 
     def _send(self, topic: bytes, body: dict[str, Any]) -> None:
+        self._send_packed(topic, pack(body))
+
+    def _send_packed(self, topic: bytes, packed: bytes) -> None:
         # When a subscriber's queue is full, it catches up from the journal.
         with contextlib.suppress(zmq.Again):
-            self._pub.send_multipart([topic, pack(body)], flags=zmq.NOBLOCK)
+            self._pub.send_multipart([topic, packed], flags=zmq.NOBLOCK)
 
     def _publish_sequenced(self, message: Event | RawFrame) -> None:
-        body = to_dict(message)
-        self.journal.append(message.stream, message.seq, body)  # committed before anything is answered
-        self._send(message.topic, body)
+        """Journal a message; it is committed, then published, at the end of this event-loop
+        iteration, together with the others of the iteration (see :meth:`committed`)."""
+        self._outbox.append((message.topic, self.journal.append(message.stream, message.seq, to_dict(message))))
+        if self._committed is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a unit test): commit at once
+            self.commit()
+            return
+        self._committed = loop.create_future()
+        loop.call_soon(self.commit)
+
+    def commit(self) -> None:
+        """Commit what was journaled, then publish it on the bus, then wake the senders."""
+        committed, self._committed = self._committed, None
+        outbox, self._outbox = self._outbox, []
+        try:
+            self.journal.commit()
+        except Exception as error:  # nothing of it is answered or published
+            log.exception("The journal could not commit %d messages", len(outbox))
+            if committed is not None:
+                committed.set_exception(error)
+                committed.exception()  # retrieved: the senders raise it, no "never retrieved"
+            return
+        for topic, packed in outbox:
+            self._send_packed(topic, packed)
+        if committed is not None:
+            committed.set_result(None)
+
+    async def committed(self) -> None:
+        """Returns once every message journaled so far is committed: send nothing before."""
+        if self._committed is not None:
+            await asyncio.shield(self._committed)
 
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         seq = self.journal.next_seq(EVENT_STREAM)
@@ -114,13 +156,18 @@ class Gateway:
             response_timeout=self.settings.call_timeout,
             max_calls_per_second=self.settings.max_calls_per_second,
         )
-        old = self._websockets.get(cp_id)
+        old, old_session = self._websockets.get(cp_id), self.sessions.get(cp_id)
         self.sessions[cp_id] = session
         self._websockets[cp_id] = websocket
-        if old is not None:
+        if old is not None and old_session is not None:
             log.warning("Charge point %s connected again; closing its previous connection", cp_id)
-            await old.close(1000, "replaced by a new connection")
+            old_session.closed.set()  # a command waiting on the old connection ends now: NotConnected
+            # In the background: a half-open old connection must not delay the new one's messages.
+            closing = asyncio.create_task(old.close(1000, "replaced by a new connection"), name=f"replace-{cp_id}")
+            self._background.add(closing)
+            closing.add_done_callback(self._background.discard)
         else:
+            self.store.mark_connected(cp_id, True)
             self.emit_event(cp_id, CONNECTED_EVENT, {})
         log.info("Charge point %s connected from %s", cp_id, websocket.remote_address)
         return session
@@ -130,6 +177,7 @@ class Gateway:
             del self.sessions[cp_id]
             del self._websockets[cp_id]
             session.closed.set()
+            self.store.mark_connected(cp_id, False)
             self.emit_event(cp_id, DISCONNECTED_EVENT, {})
 
     # -- commands ---------------------------------------------------------------------
@@ -228,6 +276,8 @@ class Gateway:
 
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
+        for cp_id in self.store.take_connected():  # the previous run was killed with them connected
+            self.emit_event(cp_id, DISCONNECTED_EVENT, {"reason": "gateway restarted"})
         async with serve(
             lambda websocket: serve_connection(websocket, self),
             settings.ocpp_host,
@@ -254,17 +304,15 @@ class Gateway:
                 asyncio.create_task(self.commands.serve(), name="commands"),
                 asyncio.create_task(self._alive_loop(), name="alive"),
             ]
-            await stop.wait()
-            log.info("Stopping: closing %d charge point connections", len(self.sessions))
-            server.close()
-            await server.wait_closed()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            try:
+                await run_until_stopped(stop, tasks)
+            finally:
+                log.info("Stopping: closing %d charge point connections", len(self.sessions))
+                server.close()
+                await server.wait_closed()
 
     def close(self) -> None:
+        self.commit()
         self.store.close()
         self._pub.close()
 

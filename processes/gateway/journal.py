@@ -62,6 +62,7 @@ class Journal:
         self._heads: dict[str, int] = dict.fromkeys(STREAMS, 0)
         self._positions = {stream: self._last_position(stream) for stream in STREAMS}
         self._appends = 0
+        self._pending: list[tuple[str, int, str, int, bytes]] = []
         self.dropped: dict[str, int] = dict.fromkeys(STREAMS, 0)
 
     def next_seq(self, stream: str) -> int:
@@ -76,14 +77,31 @@ class Journal:
         row = self._db.execute("SELECT MAX(pos) FROM journal WHERE stream = ?", (stream,)).fetchone()
         return 0 if row[0] is None else int(row[0])
 
-    def append(self, stream: str, seq: int, body: dict[str, Any]) -> None:
+    def append(self, stream: str, seq: int, body: dict[str, Any]) -> bytes:
+        """Add a message to the next commit (see :meth:`commit`); returns its packed body."""
+        packed = pack(body)
         self._positions[stream] += 1
-        self._db.execute(
-            "INSERT INTO journal (stream, pos, run, seq, body) VALUES (?, ?, ?, ?, ?)",
-            (stream, self._positions[stream], self.run, seq, pack(body)),
-        )
-        self._appends += 1
-        if self._appends % TRIM_EVERY == 0:
+        self._pending.append((stream, self._positions[stream], self.run, seq, packed))
+        return packed
+
+    @property
+    def uncommitted(self) -> int:
+        return len(self._pending)
+
+    def commit(self) -> None:
+        """Write every appended message in one transaction. The gateway commits before it sends
+        anything that depends on them (answers, frames, bus messages), so grouping the messages
+        of one event-loop iteration into one commit keeps the rule: committed before answered."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        with self._db:  # BEGIN ... COMMIT (ROLLBACK on error)
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO journal (stream, pos, run, seq, body) VALUES (?, ?, ?, ?, ?)", pending)
+        before = self._appends
+        self._appends += len(pending)
+        if self._appends // TRIM_EVERY != before // TRIM_EVERY:
             self.trim()
 
     def _position(self, stream: str, run: str, seq: int) -> int | None:
@@ -113,6 +131,7 @@ class Journal:
     def read(self, stream: str, consumer: str, run: str | None, after: int, limit: int) -> Replay:
         """Messages after the consumer's position ``(run, after)``; where that position is not
         known (a consumer's first start, or its entry was deleted), after its acknowledged one."""
+        self.commit()
         resume = self._resume(stream, run, after) if run is not None else None
         position, lost = resume if resume is not None else (self.cursor(consumer, stream), False)
         rows = self._db.execute(
@@ -122,6 +141,7 @@ class Journal:
         return Replay([unpack(body) for _, body in rows], lost)
 
     def ack(self, consumer: str, stream: str, run: str, seq: int) -> None:
+        self.commit()
         position = self._position(stream, run, seq)
         if position is None:
             return
@@ -137,8 +157,9 @@ class Journal:
             if keep_from <= 0:
                 continue
             slowest = self._db.execute("SELECT MIN(pos) FROM cursors WHERE stream = ?", (stream,)).fetchone()[0]
+            slowest = 0 if slowest is None else slowest  # no consumer has acknowledged anything yet
             unread = 0
-            if slowest is not None and slowest < keep_from:
+            if slowest < keep_from:
                 unread = self._db.execute(
                     "SELECT COUNT(*) FROM journal WHERE stream = ? AND pos > ? AND pos <= ?",
                     (stream, slowest, keep_from),

@@ -45,6 +45,8 @@ class TappedConnection:
 
     async def send(self, message: str) -> None:
         self._gateway.emit_raw(self._cp_id, OUTBOUND, message)
+        # Durability: the frame, and the event it answers, are committed before it leaves.
+        await self._gateway.committed()
         await self._websocket.send(message)
 
 

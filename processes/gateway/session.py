@@ -8,14 +8,17 @@ answered is lost), and answer. Nothing here awaits a call to the charge point.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import logging
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
-from ocpp.messages import Call
+from ocpp.messages import Call, get_validator
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
@@ -24,7 +27,8 @@ from websockets.exceptions import ConnectionClosed
 from common.bus import ErrorCode
 from processes.gateway.calls import build_call, result_payload
 from processes.gateway.commands import CommandError
-from processes.gateway.frames import Rejected, TokenBucket, call_error, check_call, parse_frame
+from processes.gateway.frames import CALLRESULT, Rejected, TokenBucket, call_error, check_call, parse_frame
+from processes.gateway.schemas import passes
 
 if TYPE_CHECKING:
     from processes.gateway.store import Store
@@ -44,6 +48,26 @@ class EventSink(Protocol):
 class Connection(Protocol):
     async def recv(self) -> str: ...
     async def send(self, message: str) -> None: ...
+
+
+#: camelCase key -> the library's snake_case of it. Payloads are schema-checked first
+#: (``additionalProperties: false``), so the keys, and this cache, are bounded.
+_SNAKE_KEYS: dict[str, str] = {}
+
+
+def snake_case_keys(data: Any) -> Any:
+    """The library's ``camel_to_snake_case``, with each key converted once per process."""
+    if isinstance(data, dict):
+        converted = {}
+        for key, value in data.items():
+            snake = _SNAKE_KEYS.get(key)
+            if snake is None:
+                snake = _SNAKE_KEYS[key] = next(iter(camel_to_snake_case({key: None})))
+            converted[snake] = snake_case_keys(value)
+        return converted
+    if isinstance(data, list):
+        return [snake_case_keys(value) for value in data]
+    return data
 
 
 def utc_now_iso() -> str:
@@ -112,6 +136,15 @@ class ChargePointSession(ChargePoint):
             raise CommandError(ErrorCode.CALL_ERROR, str(error)) from None
         return result_payload(result)
 
+    async def start(self) -> None:
+        """The library's receive loop without its INFO line per frame (raw frames are the raw
+        logger's job; logging each one cost more than answering it)."""
+        while True:
+            await self.route_message(await self._connection.recv())
+
+    async def _send(self, message: str) -> None:
+        await self._connection.send(message)
+
     async def route_message(self, raw_msg: str) -> None:
         """Every frame gets what OCPP-J prescribes; none can end the session but a closed socket."""
         self.last_message = int(time.time() * 1000)
@@ -172,11 +205,29 @@ class ChargePointSession(ChargePoint):
         if rejected is not None:
             await self._reject(rejected)
             return
+        await self._dispatch(message)
+
+    async def _dispatch(self, message: Call) -> None:
+        """The library's ``_handle_call`` for a call check_call has passed (so its schema is not
+        checked twice), with the same answers: the handler's result, checked against the
+        response schema, or InternalError when the handler raised."""
+        action = str(message.action)
         try:
-            await self._handle_call(message)
-        except OCPPError as error:  # e.g. our answer failed its schema: a bug, but answer anyway
-            log.warning("%s: answering %s failed: %s", self.id, message.action, error)
-            await self._send(call_error(message.unique_id, error.code, str(error.description)))
+            response = self.route_map[action]["_on_action"](**snake_case_keys(message.payload))
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception as error:
+            log.exception("%s: error while handling %s", self.id, action)
+            await self._send(message.create_call_error(error).to_json())
+            return
+        payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        if not passes(action + "Response", payload) and not get_validator(CALLRESULT, action, "1.6").is_valid(payload):
+            # a bug, but answer anyway
+            problem = f"our answer to {action} fails the OCPP 1.6 schema"
+            log.warning("%s: answering %s failed: %s", self.id, action, problem)
+            await self._send(call_error(message.unique_id, "FormationViolation", problem))
+            return
+        await self._send(json.dumps([CALLRESULT, message.unique_id, payload], separators=(",", ":")))
 
     def _emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         self._sink.emit_event(self.id, kind, payload, ctx)

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     meter_stop INTEGER,
     stopped_at TEXT
 );
+CREATE TABLE IF NOT EXISTS connected (charge_point TEXT PRIMARY KEY);
 CREATE INDEX IF NOT EXISTS transactions_active ON transactions (charge_point, connector, stopped_at);
 """
 
@@ -109,3 +110,16 @@ class Store:
     def active_transaction(self, charge_point: str, connector: int) -> Transaction | None:
         transactions = self.active_transactions(charge_point, connector)
         return transactions[0] if transactions else None
+
+    def mark_connected(self, charge_point: str, connected: bool) -> None:
+        if connected:
+            self._db.execute("INSERT OR IGNORE INTO connected (charge_point) VALUES (?)", (charge_point,))
+        else:
+            self._db.execute("DELETE FROM connected WHERE charge_point = ?", (charge_point,))
+
+    def take_connected(self) -> list[str]:
+        """Charge points an earlier run had connected when it ended (killed: it could not say
+        they disconnected); forgotten once read."""
+        rows = self._db.execute("SELECT charge_point FROM connected ORDER BY charge_point").fetchall()
+        self._db.execute("DELETE FROM connected")
+        return [row[0] for row in rows]

@@ -22,12 +22,14 @@ def db() -> Iterator[sqlite3.Connection]:
 
 
 def publish(journal: Journal, stream: str, count: int) -> list[int]:
-    """Publish ``count`` entries the way the gateway does: take a seq, then append the body."""
+    """Publish ``count`` entries the way the gateway does: take a seq, append the body, and
+    commit before anything is answered or published."""
     seqs = []
     for _ in range(count):
         seq = journal.next_seq(stream)
         journal.append(stream, seq, {"run": journal.run, "seq": seq, "stream": stream, "data": [1, "two", None]})
         seqs.append(seq)
+    journal.commit()
     return seqs
 
 
@@ -258,3 +260,14 @@ def test_cursors_survive_a_new_journal_on_the_same_database(db: sqlite3.Connecti
     journal.ack("bridge", EVENT_STREAM, "run-1", 2)
     restarted = Journal(db, "run-2", max_per_stream=100)
     assert positions(restarted.read(EVENT_STREAM, "bridge", None, 0, 10).messages) == [("run-1", 3), ("run-1", 4)]
+
+
+def test_appended_entries_wait_for_the_commit(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-1", max_per_stream=1000)
+    journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"seq": 1})
+    journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"seq": 2})
+    assert journal.uncommitted == 2
+    assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 0
+    journal.commit()  # one transaction for both
+    assert journal.uncommitted == 0
+    assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 2

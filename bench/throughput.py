@@ -1,0 +1,597 @@
+"""Throughput, latency, CPU and memory of the connector against a bare ``ocpp`` central system.
+
+    .venv/bin/python -m bench.throughput            # the full run (about 4 minutes)
+    .venv/bin/python -m bench.throughput --quick    # small sizes, a few seconds each
+
+In one run, on one machine, under the same load from the same generator (charge points over
+plain websockets in processes of their own, see bench/loadgen.py):
+
+1. *answers*: N charge points (``--sizes``, default 10, 100, 1000) each send MeterValues with 4
+   sampled values back to back, one outstanding call each, for ``--duration`` seconds: answers
+   per second and answer latency p50/p99, of the baseline (bench/baseline.py) and of the
+   connector (supervisord, gateway + bridge + raw logger, ``SEND_RAW_MESSAGE_TO_DB=TRUE``, every
+   datapoint of the bench charge points mapped, a private mosquitto);
+2. *end to end*: sampled values per second arriving at a plain MQTT subscriber (its own
+   process), from the start of the load until the last one arrived;
+3. *CPU*: microseconds of CPU per answered message of each process (/proc/<pid>/stat);
+4. *many charge points*: ``--many`` (10,000) charge points connected at once, each sending a
+   Heartbeat and a MeterValues once per ``--period`` seconds, spread out: answer latency p99 and
+   resident memory of each process, and memory per charge point;
+5. *actuators*: MQTT value -> OCPP call at the charge point, p50/p99, with ``--actuator-load``
+   (1,000) charge points connected and sending meter values; the baseline is one MQTT hop.
+
+Writes bench/results/throughput.{md,json,png} (``--out`` for another directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bench import baseline as baseline_server
+from bench.actuator_latency import machine, percentile
+from bench.loadgen import SAMPLES_PER_METER_VALUES, WorkerConfig, raise_fd_limit, worker
+from bench.probes import ArrivalCounter, Control, CpuMeter, fd_limit, rss_bytes
+from tests.support.harness import Broker, Connector, free_port, port_open, wait_until
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
+#: The connector's per-charge-point rate limit would refuse a closed loop; the bench lifts it.
+CONNECTOR_SETTINGS = {"OCPP_MAX_CALLS_PER_SECOND": "100000", "SEND_RAW_MESSAGE_TO_DB": "TRUE"}
+
+
+@dataclass
+class LoadResult:
+    answered: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.answered / self.seconds
+
+    def p(self, fraction: float) -> float:
+        return percentile(self.latencies_ms, fraction) if self.latencies_ms else float("nan")
+
+
+class Load:
+    """Charge points in ``workers`` processes; open on construction, run with ``run()``."""
+
+    def __init__(self, url: str, ids: list[str], mode: str, workers: int, period: float = 10.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipes: list[Connection] = []
+        self._processes: list[Any] = []
+        workers = max(1, min(workers, len(ids)))
+        for index in range(workers):
+            config = WorkerConfig(url, ids[index::workers], mode, period)
+            parent, child = context.Pipe()
+            process = context.Process(target=worker, args=(child, config), daemon=True)
+            process.start()
+            self._pipes.append(parent)
+            self._processes.append(process)
+        self.connected = 0
+        self._stopped = False
+        for pipe in self._pipes:
+            if not pipe.poll(600):
+                raise RuntimeError("a load generator did not connect its charge points within 600 s")
+            _, count = pipe.recv()
+            self.connected += count
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._processes]
+
+    def start(self, duration: float, delay: float = 0.5) -> tuple[float, float]:
+        start = time.perf_counter() + delay
+        for pipe in self._pipes:
+            pipe.send(("go", start, start + duration))
+        return start, start + duration
+
+    def results(self, seconds: float) -> LoadResult:
+        answered = errors = 0
+        latencies: list[float] = []
+        for pipe in self._pipes:
+            _, count, failed, raw = pipe.recv()
+            answered += count
+            errors += failed
+            values = memoryview(raw).cast("d")
+            latencies.extend(value * 1000 for value in values)
+        return LoadResult(answered, errors, seconds, latencies)
+
+    def run(self, duration: float) -> LoadResult:
+        self.start(duration)
+        return self.results(duration)
+
+    def stop(self) -> LoadResult:
+        """End a run early; the result's rate is meaningless then, its latencies are not."""
+        for pipe in self._pipes:
+            pipe.send("stop")
+        self._stopped = True
+        return self.results(1.0)
+
+    def close(self) -> None:
+        if not self._stopped:
+            for pipe in self._pipes:
+                pipe.send("close")
+        for process in self._processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+
+
+@contextmanager
+def baseline_process() -> Iterator[tuple[str, int]]:
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(target=baseline_server.main, args=(port,), daemon=True)
+    process.start()
+    try:
+        wait_until(lambda: port_open(port), 20, "the baseline central system to listen")
+        assert process.pid is not None
+        yield f"ws://127.0.0.1:{port}/ocpp", process.pid
+    finally:
+        process.kill()
+        process.join(10)
+
+
+@contextmanager
+def connector_system(directory: Path) -> Iterator[tuple[Broker, Connector, Control]]:
+    broker = Broker(directory)
+    broker.start()
+    connector = Connector(directory, broker.port, **CONNECTOR_SETTINGS)
+    connector.start()
+    control = Control(broker.port, connector.name)
+    try:
+        yield broker, connector, control
+    finally:
+        control.close()
+        connector.stop()
+        broker.stop()
+
+
+def process_pids(broker: Broker, connector: Connector) -> dict[str, int]:
+    pids = wait_until(lambda: len(connector.child_pids()) == 3 and connector.child_pids(), 20, "all three processes")
+    assert broker._process is not None
+    return {**pids, "mosquitto": broker._process.pid}
+
+
+def meter_keys_known(prefix: str, count: int) -> Any:
+    def known(sensors: dict[str, Any]) -> bool:
+        keys = [key for key in sensors if key.startswith(prefix) and any(m in key for m in MEASURANDS)]
+        return len(keys) >= count * len(MEASURANDS)
+
+    return known
+
+
+def map_everything(control: Control, actuators: dict[str, str] | None = None) -> int:
+    """Map every sensor the connector knows to a topic under ``bench/``."""
+    sensors = {key: f"{control.name}/bench/s{index}" for index, key in enumerate(sorted(control.sensors()))}
+    control.map_datapoints(sensors, actuators or {})
+    return len(sensors)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def baseline_answers(sizes: list[int], duration: float, workers: int) -> dict[int, dict[str, Any]]:
+    rows: dict[int, dict[str, Any]] = {}
+    with baseline_process() as (url, pid):
+        for size in sizes:
+            load = Load(url, [f"B{size}-{index}" for index in range(size)], "closed", workers)
+            cpu = CpuMeter({"baseline": pid, **{f"load{i}": p for i, p in enumerate(load.pids)}})
+            cpu.start()
+            result = load.run(duration)
+            used = cpu.stop()
+            load.close()
+            rows[size] = answer_row(result, used)
+            print(f"baseline N={size}: {rows[size]['rate']:.0f}/s p99 {rows[size]['p99_ms']:.1f} ms", flush=True)
+    return rows
+
+
+def answer_row(result: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
+    per_message = {name: used * 1e6 / max(1, result.answered) for name, used in cpu.items()}
+    return {
+        "answered": result.answered,
+        "errors": result.errors,
+        "rate": result.rate,
+        "p50_ms": result.p(0.5),
+        "p99_ms": result.p(0.99),
+        "cpu_us_per_message": per_message,
+    }
+
+
+def connector_answers(directory: Path, sizes: list[int], duration: float, workers: int) -> dict[int, dict[str, Any]]:
+    rows: dict[int, dict[str, Any]] = {}
+    with connector_system(directory) as (broker, connector, control):
+        pids = process_pids(broker, connector)
+        counter = ArrivalCounter(broker.port, f"{connector.name}/bench/#")
+        try:
+            for size in sizes:
+                prefix = f"T{size}-"
+                load = Load(connector.url, [f"{prefix}{index}" for index in range(size)], "closed", workers)
+                control.wait_for_sensors(meter_keys_known(prefix, size), 120, f"the meter keys of {prefix}*")
+                mapped = map_everything(control)
+                before, _ = counter.settle(10**12, quiet=1.0, timeout=30)  # values of the map itself
+                cpu = CpuMeter({**pids, **{f"load{i}": p for i, p in enumerate(load.pids)}})
+                cpu.start()
+                start, _ = load.start(duration)
+                result = load.results(duration)
+                arrived, last = counter.settle(before + SAMPLES_PER_METER_VALUES * result.answered)
+                used = cpu.stop()
+                load.close()
+                row = answer_row(result, used)
+                values = arrived - before
+                row["mapped"] = mapped
+                row["values_delivered"] = values
+                row["values_expected"] = SAMPLES_PER_METER_VALUES * result.answered
+                row["e2e_values_per_s"] = values / max(duration, last - start)
+                row["e2e_messages_per_s"] = row["e2e_values_per_s"] / SAMPLES_PER_METER_VALUES
+                rows[size] = row
+                print(
+                    f"connector N={size}: {row['rate']:.0f}/s p99 {row['p99_ms']:.1f} ms, "
+                    f"e2e {row['e2e_values_per_s']:.0f} values/s ({values}/{row['values_expected']})",
+                    flush=True,
+                )
+        finally:
+            counter.close()
+    return rows
+
+
+def memory(pids: dict[str, int]) -> dict[str, int]:
+    return {name: rss_bytes(pid) for name, pid in pids.items()}
+
+
+def many_baseline(count: int, period: float, duration: float, workers: int) -> dict[str, Any]:
+    with baseline_process() as (url, pid):
+        idle = rss_bytes(pid)
+        load = Load(url, [f"M{index}" for index in range(count)], "periodic", workers, period)
+        result = load.run(duration)
+        loaded = rss_bytes(pid)
+        load.close()
+    return many_row(count, result, {"baseline": idle}, {"baseline": loaded})
+
+
+def many_row(count: int, result: LoadResult, idle: dict[str, int], loaded: dict[str, int]) -> dict[str, Any]:
+    total_growth = sum(loaded.values()) - sum(idle.values())
+    return {
+        "charge_points": count,
+        "answered": result.answered,
+        "errors": result.errors,
+        "rate": result.rate,
+        "p50_ms": result.p(0.5),
+        "p99_ms": result.p(0.99),
+        "rss_idle": idle,
+        "rss_loaded": loaded,
+        "bytes_per_charge_point": total_growth / count,
+    }
+
+
+def many_connector(directory: Path, count: int, period: float, duration: float, workers: int) -> dict[str, Any]:
+    with connector_system(directory) as (broker, connector, _control):
+        pids = process_pids(broker, connector)
+        needed = count // max(1, workers) + 100
+        if fd_limit(pids["gateway"]) < count + 100:
+            raise RuntimeError(f"the gateway may open {fd_limit(pids['gateway'])} files, {count + 100} are needed")
+        if raise_fd_limit() < needed:
+            raise RuntimeError(f"the load generator may open fewer than {needed} files: raise `ulimit -n`")
+        idle = memory(pids)
+        load = Load(connector.url, [f"M{index}" for index in range(count)], "periodic", workers, period)
+        result = load.run(duration)
+        loaded = memory(pids)
+        load.close()
+    return many_row(count, result, idle, loaded)
+
+
+def actuator_phase(directory: Path, load_count: int, targets: int, samples: int, rate: float, period: float) -> Any:
+    import asyncio
+
+    from bench.actuator_latency import ChargePoints, baseline, mqtt_client
+
+    with connector_system(directory) as (broker, connector, control):
+        base = baseline(broker.port, samples, rate)
+        load = Load(connector.url, [f"L{index}" for index in range(load_count)], "periodic", 2, period)
+        load.start(3600)  # meter values flow until closed
+
+        async def measure() -> list[float]:
+            points = ChargePoints(connector.url, targets)
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(points.one(index, stop)) for index in range(targets)]
+            await points.all_ready.wait()
+            keys = [f"CP_{index}__1__execute_send_charging_profile" for index in range(targets)]
+            await asyncio.to_thread(wait_until, lambda: set(keys) <= set(control.actuators()), 60, "the actuators", 0.2)
+            topics = {key: f"{connector.name}/bench/{key}" for key in keys}
+            await asyncio.to_thread(map_everything, control, {t: k for k, t in topics.items()})
+            publisher = mqtt_client(broker.port)
+            for index, key in enumerate(keys):  # warm-up: the first limit also reads the rate unit
+                publisher.publish(topics[key], json.dumps({"value": 100 + index, "timestamp": 0}))
+            await asyncio.to_thread(wait_until, lambda: len(points.arrivals) >= targets, 30, "warm-up")
+            sent: dict[float, float] = {}
+            for sample in range(samples):
+                limit = float(10_000 + sample)
+                sent[limit] = time.perf_counter()
+                publisher.publish(topics[keys[sample % targets]], json.dumps({"value": limit, "timestamp": 0}))
+                await asyncio.sleep(1 / rate)
+            await asyncio.to_thread(wait_until, lambda: all(lim in points.arrivals for lim in sent), 60, "all calls")
+            stop.set()
+            await asyncio.gather(*tasks)
+            publisher.loop_stop()
+            return [(points.arrivals[limit] - at) * 1000 for limit, at in sent.items()]
+
+        latencies = asyncio.run(measure())
+        background = load.stop()
+        load.close()
+    return {
+        "charge_points": load_count + targets,
+        "samples": samples,
+        "baseline_p50_ms": percentile(base, 0.5),
+        "baseline_p99_ms": percentile(base, 0.99),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "meter_answers": background.answered,
+        "meter_answer_p99_ms": background.p(0.99),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}" if base else "-"
+
+
+def report_lines(results: dict[str, Any]) -> list[str]:
+    config = results["config"]
+    lines = [
+        f"# Throughput benchmark, {results['date']}",
+        "",
+        f"Machine: {results['machine']}",
+        f"Command: `{results['command']}`",
+        "",
+        f"## Answers: MeterValues (4 sampled values) back to back, one outstanding call, {config['duration']:g} s",
+        "",
+        "| N | connector answers/s | baseline answers/s | ratio | connector p50 ms | baseline p50 ms "
+        "| connector p99 ms | baseline p99 ms | p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    connector, baseline = results["answers"]["connector"], results["answers"]["baseline"]
+    for size in config["sizes"]:
+        c, b = connector[str(size)], baseline[str(size)]
+        lines.append(
+            f"| {size} | {c['rate']:.0f} | {b['rate']:.0f} | {ratio(c['rate'], b['rate'])} | {c['p50_ms']:.2f} "
+            f"| {b['p50_ms']:.2f} | {c['p99_ms']:.2f} | {b['p99_ms']:.2f} | {ratio(c['p99_ms'], b['p99_ms'])} |"
+        )
+    lines += [
+        "",
+        "## End to end: sampled values arriving at an MQTT subscriber (every datapoint mapped)",
+        "",
+        "| N | values/s | MeterValues/s | baseline answers/s | ratio | delivered / expected |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size in config["sizes"]:
+        c, b = connector[str(size)], baseline[str(size)]
+        lines.append(
+            f"| {size} | {c['e2e_values_per_s']:.0f} | {c['e2e_messages_per_s']:.0f} | {b['rate']:.0f} "
+            f"| {ratio(c['e2e_messages_per_s'], b['rate'])} | {c['values_delivered']} / {c['values_expected']} |"
+        )
+    lines += [
+        "",
+        "## CPU microseconds per answered message",
+        "",
+        "| N | gateway | bridge | rawlogger | mosquitto | connector total | baseline | ratio | load generator "
+        "(connector / baseline) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in config["sizes"]:
+        c, b = connector[str(size)]["cpu_us_per_message"], baseline[str(size)]["cpu_us_per_message"]
+        total = sum(c.get(name, 0.0) for name in ("gateway", "bridge", "rawlogger", "mosquitto"))
+        load_c = sum(value for name, value in c.items() if name.startswith("load"))
+        load_b = sum(value for name, value in b.items() if name.startswith("load"))
+        lines.append(
+            f"| {size} | {c['gateway']:.0f} | {c['bridge']:.0f} | {c['rawlogger']:.0f} | {c['mosquitto']:.0f} "
+            f"| {total:.0f} | {b['baseline']:.0f} | {ratio(total, b['baseline'])} | {load_c:.0f} / {load_b:.0f} |"
+        )
+    many = results.get("many")
+    if many:
+        c, b = many["connector"], many["baseline"]
+        mib = 1024 * 1024
+        lines += [
+            "",
+            f"## {c['charge_points']} charge points connected, Heartbeat + MeterValues each every "
+            f"{config['period']:g} s, spread out, {config['many_duration']:g} s",
+            "",
+            "| | connector | baseline | ratio |",
+            "|---|---|---|---|",
+            f"| answers/s | {c['rate']:.0f} | {b['rate']:.0f} | {ratio(c['rate'], b['rate'])} |",
+            f"| answer p50 ms | {c['p50_ms']:.2f} | {b['p50_ms']:.2f} | {ratio(c['p50_ms'], b['p50_ms'])} |",
+            f"| answer p99 ms | {c['p99_ms']:.2f} | {b['p99_ms']:.2f} | {ratio(c['p99_ms'], b['p99_ms'])} |",
+            f"| errors (charge points whose run failed) | {c['errors']} | {b['errors']} | |",
+        ]
+        for name in ("gateway", "bridge", "rawlogger", "mosquitto"):
+            lines.append(
+                f"| VmRSS {name} MiB (idle -> loaded) | {c['rss_idle'][name] / mib:.1f} -> "
+                f"{c['rss_loaded'][name] / mib:.1f} | | |"
+            )
+        c_total, b_total = sum(c["rss_loaded"].values()), sum(b["rss_loaded"].values())
+        lines += [
+            f"| VmRSS total MiB, loaded | {c_total / mib:.1f} | {b_total / mib:.1f} | {ratio(c_total, b_total)} |",
+            f"| memory per charge point KiB | {c['bytes_per_charge_point'] / 1024:.1f} "
+            f"| {b['bytes_per_charge_point'] / 1024:.1f} "
+            f"| {ratio(c['bytes_per_charge_point'], b['bytes_per_charge_point'])} |",
+        ]
+    actuator = results.get("actuator")
+    if actuator:
+        a = actuator
+        lines += [
+            "",
+            f"## Actuator latency: MQTT value -> OCPP call, {a['charge_points']} charge points connected, "
+            f"meter values flowing ({a['meter_answers']} answered meanwhile, p99 {a['meter_answer_p99_ms']:.1f} ms)",
+            "",
+            "| | connector | baseline: one MQTT hop | ratio |",
+            "|---|---|---|---|",
+            f"| p50 ms | {a['p50_ms']:.2f} | {a['baseline_p50_ms']:.2f} | {ratio(a['p50_ms'], a['baseline_p50_ms'])} |",
+            f"| p99 ms | {a['p99_ms']:.2f} | {a['baseline_p99_ms']:.2f} | {ratio(a['p99_ms'], a['baseline_p99_ms'])} |",
+        ]
+    lines += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(results)]
+    return lines
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    rows: list[tuple[str, str, bool]] = []
+    connector, baseline = results["answers"]["connector"], results["answers"]["baseline"]
+    size = "100" if "100" in connector else str(results["config"]["sizes"][-1])
+    c, b = connector[size], baseline[size]
+    rows.append((f"answers/s >= 4x baseline at N={size}", f"{c['rate'] / b['rate']:.2f}x", c["rate"] >= 4 * b["rate"]))
+    best = max(row["e2e_messages_per_s"] for row in connector.values())
+    base = max(row["rate"] for row in baseline.values())
+    rows.append(
+        ("e2e MeterValues/s >= 1.5x baseline answers/s (best N each)", f"{best / base:.2f}x", best >= 1.5 * base)
+    )
+    if results.get("many"):
+        many = results["many"]["connector"]
+        rows.append(
+            (
+                f"{many['charge_points']} charge points: answer p99 < 100 ms",
+                f"{many['p99_ms']:.1f} ms",
+                many["p99_ms"] < 100,
+            )
+        )
+    if results.get("actuator"):
+        actuator = results["actuator"]
+        rows.append(
+            ("actuator latency p99 < 50 ms under load", f"{actuator['p99_ms']:.1f} ms", actuator["p99_ms"] < 50)
+        )
+    return rows
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = results["config"]["sizes"]
+    connector, baseline = results["answers"]["connector"], results["answers"]["baseline"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(sizes, [connector[str(n)]["rate"] for n in sizes], "o-", label="connector: answers/s")
+    left.plot(
+        sizes, [connector[str(n)]["e2e_messages_per_s"] for n in sizes], "s--", label="connector: MeterValues/s on MQTT"
+    )
+    left.plot(sizes, [baseline[str(n)]["rate"] for n in sizes], "^-", label="baseline (ocpp library): answers/s")
+    left.set(xscale="log", xlabel="charge points N", ylabel="messages per second", title="Throughput")
+    left.legend(fontsize=8)
+    left.grid(True, alpha=0.3)
+    for name, rows, marker in (("connector", connector, "o"), ("baseline", baseline, "^")):
+        right.plot(sizes, [rows[str(n)]["p50_ms"] for n in sizes], marker + "-", label=f"{name} p50")
+        right.plot(sizes, [rows[str(n)]["p99_ms"] for n in sizes], marker + ":", label=f"{name} p99")
+    right.set(xscale="log", yscale="log", xlabel="charge points N", ylabel="answer latency ms", title="Latency")
+    right.legend(fontsize=8)
+    right.grid(True, alpha=0.3)
+    figure.suptitle(f"OCPP connector vs bare ocpp central system, {results['date']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds each (tests use it)")
+    parser.add_argument("--sizes", type=lambda text: [int(n) for n in text.split(",")], default=None)
+    parser.add_argument("--duration", type=float, default=None, help="seconds of load per size")
+    parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument("--many", type=int, default=None, help="charge points connected at once (0: skip)")
+    parser.add_argument("--period", type=float, default=None, help="seconds between two calls of each of --many")
+    parser.add_argument("--many-duration", type=float, default=None)
+    parser.add_argument("--actuator-load", type=int, default=None, help="charge points sending meter values (0: skip)")
+    parser.add_argument("--actuator-samples", type=int, default=None)
+    parser.add_argument("--actuator-rate", type=float, default=50.0, help="actuator writes per second")
+    parser.add_argument("--actuator-period", type=float, default=2.0, help="seconds between meter values meanwhile")
+    parser.add_argument("--skip", default="", help="comma-separated phases to skip: answers,many,actuator")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "sizes": [2, 10] if quick else [10, 100, 1000],
+        "duration": 2.0 if quick else 10.0,
+        "many": 100 if quick else 10_000,
+        "period": 2.0 if quick else 10.0,
+        "many_duration": 4.0 if quick else 30.0,
+        "actuator_load": 20 if quick else 990,
+        "actuator_samples": 20 if quick else 1000,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    raise_fd_limit()
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "command": ".venv/bin/python -m bench.throughput " + " ".join(sys.argv[1:] if argv is None else argv),
+        "config": {
+            "sizes": args.sizes,
+            "duration": args.duration,
+            "period": args.period,
+            "many_duration": args.many_duration,
+            "workers": args.workers,
+        },
+        "answers": {"connector": {}, "baseline": {}},
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        if "answers" not in skip:
+            base = baseline_answers(args.sizes, args.duration, args.workers)
+            (root / "answers").mkdir()
+            conn = connector_answers(root / "answers", args.sizes, args.duration, args.workers)
+            results["answers"] = {
+                "connector": {str(k): v for k, v in conn.items()},
+                "baseline": {str(k): v for k, v in base.items()},
+            }
+        if args.many and "many" not in skip:
+            (root / "many").mkdir()
+            results["many"] = {
+                "baseline": many_baseline(args.many, args.period, args.many_duration, args.workers),
+                "connector": many_connector(root / "many", args.many, args.period, args.many_duration, args.workers),
+            }
+            print(f"many: {results['many']['connector']['p99_ms']:.1f} ms p99", flush=True)
+        if args.actuator_load and "actuator" not in skip:
+            (root / "actuator").mkdir()
+            results["actuator"] = actuator_phase(
+                root / "actuator",
+                args.actuator_load,
+                10,
+                args.actuator_samples,
+                args.actuator_rate,
+                args.actuator_period,
+            )
+    write(results, args.out)
+    return results
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    report = "\n".join(report_lines(results)) if results["answers"]["connector"] else json.dumps(results, indent=1)
+    print(report)
+    (out / "throughput.md").write_text(report + "\n")
+    (out / "throughput.json").write_text(json.dumps(results, indent=1) + "\n")
+    if results["answers"]["connector"]:
+        chart(results, out / "throughput.png")
+
+
+if __name__ == "__main__":
+    main()
