@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import zmq.asyncio
@@ -212,11 +213,16 @@ class Bridge:
 
     async def _announce(self) -> None:
         await self.restored.wait()
+        pause = ANNOUNCE_INTERVAL
         while True:
             if self.state.dirty:
                 self.state.dirty = False
+                started = time.perf_counter()
                 self.mqtt.publish(self.topics.available_datapoints, self.state.available_datapoints(), 1, True)
-            await asyncio.sleep(ANNOUNCE_INTERVAL)
+                # The whole object is sent each time: with thousands of charge points it is megabytes,
+                # so announce at most once per 20 times what one announcement costs.
+                pause = max(ANNOUNCE_INTERVAL, 20 * (time.perf_counter() - started))
+            await asyncio.sleep(pause)
 
     async def _consume(self) -> None:
         await self.map_known.wait()
