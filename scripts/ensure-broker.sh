@@ -4,8 +4,8 @@
 # MQTT_BROKER_HOST / MQTT_BROKER_PORT come from the environment, else from .env, else
 # localhost / 1883. If the host is local (localhost, 127.0.0.1, ::1) and nothing answers on
 # that TCP port, mosquitto is installed from Debian's packages if missing and started in the
-# background on that port. With no configuration file mosquitto 2.x listens on the loopback
-# interfaces only (127.0.0.1 and ::1), never on the network.
+# background on that port, on 127.0.0.1 only (never on the network), with TCP_NODELAY, from the
+# configuration file var/mosquitto-PORT.conf that this script writes.
 # Its output goes to var/mosquitto-PORT.log and its pid to var/mosquitto-PORT.pid.
 # A remote host is only checked, never started. Prints one line saying what it did.
 set -euo pipefail
@@ -109,9 +109,11 @@ mkdir -p "$root/var"
 logfile="$root/var/mosquitto-$port.log"
 pidfile="$root/var/mosquitto-$port.pid"
 
-# No -c: without a configuration file mosquitto 2.x runs in "local only" mode on loopback.
 # setsid + nohup: the broker outlives this script and `make run`'s exec of supervisord.
-setsid nohup "$mosquitto_bin" -p "$port" </dev/null >"$logfile" 2>&1 &
+# Loopback only, and TCP_NODELAY (else Nagle's algorithm delays a message by tens of ms now and then).
+conffile="$root/var/mosquitto-$port.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' "$port" >"$conffile"
+setsid nohup "$mosquitto_bin" -c "$conffile" </dev/null >"$logfile" 2>&1 &
 pid=$!
 echo "$pid" >"$pidfile"
 
