@@ -9,12 +9,13 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import uvloop
+import zmq.asyncio
 
 from common import __version__
-from common.logs import setup
+from common.logs import CallbackHandler, setup
 from common.settings import EXIT_BAD_SETTINGS, SettingsError, environment
 
 S = TypeVar("S")
@@ -92,3 +93,39 @@ def run_process(
         return 1
     logging.getLogger(__name__).info("%s stopped", process)
     return 0
+
+
+class Program(Protocol):
+    """What each process's application object offers to :func:`run_program`."""
+
+    def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None: ...
+
+    async def serve(self, stop: asyncio.Event) -> None: ...
+
+
+def run_program(
+    process: str,
+    settings: S,
+    debug: bool,
+    build: Callable[[S, zmq.asyncio.Context], Program],
+    *,
+    fast_loop: bool = False,
+) -> int:
+    """The common ``main()`` body: a ZeroMQ context, the application built from the settings,
+    its log records forwarded to BEMCom, served until SIGTERM; then everything closed."""
+
+    async def body(stop: asyncio.Event) -> None:
+        context = zmq.asyncio.Context()
+        program = build(settings, context)
+        handler = CallbackHandler(program.publish_log)
+        logging.getLogger().addHandler(handler)
+        try:
+            await program.serve(stop)
+        finally:
+            logging.getLogger().removeHandler(handler)
+            close = getattr(program, "close", None)
+            if close is not None:
+                close()
+            context.term()
+
+    return run_process(process, debug, body, fast_loop=fast_loop)

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-import zmq.asyncio
-
-from common.logs import CallbackHandler
-from common.process import load_settings, run_process
+from common.process import load_settings, run_program
 from common.settings import load_bridge
 from processes.bridge.app import Bridge
 
@@ -17,19 +11,7 @@ PROCESS = "bridge"
 
 def main() -> int:
     settings = load_settings(PROCESS, load_bridge)
-
-    async def body(stop: asyncio.Event) -> None:
-        context = zmq.asyncio.Context()
-        bridge = Bridge(settings, context)
-        handler = CallbackHandler(bridge.publish_log)
-        logging.getLogger().addHandler(handler)
-        try:
-            await bridge.serve(stop)
-        finally:
-            logging.getLogger().removeHandler(handler)
-            context.term()
-
-    return run_process(PROCESS, settings.debug, body)
+    return run_program(PROCESS, settings, settings.debug, Bridge)
 
 
 if __name__ == "__main__":
