@@ -192,7 +192,10 @@ def test_healthcheck_reports_processes_that_do_not_run(tmp_path: Path, broker: B
     connector = Connector(tmp_path, broker.port, MQTT_KEEPALIVE="1")
     with running(connector):
         sick = wait_until(
-            lambda: "rawlogger FATAL" in (r := healthcheck(connector)).stderr and r, 60, "rawlogger FATAL", 0.2
+            lambda: "bridge FATAL; rawlogger FATAL" in (r := healthcheck(connector)).stderr and r,
+            60,
+            "bridge and rawlogger FATAL (each after its start retries)",
+            0.2,
         )
         assert sick.returncode == 1
         assert sick.stderr.startswith("unhealthy: bridge FATAL; rawlogger FATAL")
