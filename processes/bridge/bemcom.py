@@ -22,6 +22,11 @@ class Publication:
     retain: bool
 
 
+#: Sensor keys one charge point may create in a run (a charge point with 10 connectors and every
+#: measurand on every phase has a few hundred).
+MAX_KEYS_PER_CHARGE_POINT = 2000
+
+
 class Topics:
     """The topics of BEMCOM.md for one connector name."""
 
@@ -67,8 +72,29 @@ class DatapointState:
         self.last: dict[str, SensorValue] = {}
         self._retained_ts: dict[str, int] = {}  # topic -> timestamp of the retained value
         self.dirty = False
+        self._keys_per_charge_point: dict[str, int] = {}
+        self._warned: set[str] = set()
+        self.refused_keys = 0  # values dropped because their charge point had too many keys
 
     # -- keys -------------------------------------------------------------------------
+
+    def _room_for_key(self, cp: str) -> bool:
+        """Whether a charge point may add another sensor key. BEMCom never deletes datapoints,
+        and a charge point that puts a counter into, say, DataTransfer message ids would
+        otherwise grow the keys (and every announcement of them) without end."""
+        count = self._keys_per_charge_point.get(cp, 0)
+        if count >= MAX_KEYS_PER_CHARGE_POINT:
+            self.refused_keys += 1
+            if cp not in self._warned:
+                self._warned.add(cp)
+                log.error(
+                    "%s reports more than %d different sensor keys; values under further new keys are dropped",
+                    cp,
+                    MAX_KEYS_PER_CHARGE_POINT,
+                )
+            return False
+        self._keys_per_charge_point[cp] = count + 1
+        return True
 
     def learn_sensor(self, key: str, example: Any) -> None:
         if key not in self.sensors:
@@ -99,6 +125,8 @@ class DatapointState:
     def apply_event(self, event: Event) -> list[Publication]:
         publications = []
         for value in sensor_values(event):
+            if value.key not in self.sensors and not self._room_for_key(event.cp):
+                continue
             publication = self.record(value)
             if publication is not None:
                 publications.append(publication)

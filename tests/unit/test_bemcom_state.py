@@ -252,3 +252,23 @@ def test_nan_is_not_json_so_a_restored_copy_with_nan_is_refused() -> None:
     with pytest.raises(ValueError, match="NaN is not JSON"):
         state.restore(b'{"sensor": {"k": NaN}, "actuator": {}}')
     assert state.sensors == {}
+
+
+def test_a_charge_point_inventing_keys_is_capped_and_others_are_not_affected() -> None:
+    from common.bus import Event
+    from processes.bridge import bemcom
+
+    state = DatapointState(Topics("cn"))
+
+    def transfer(cp: str, message_id: int) -> Event:
+        payload = {"vendor_id": "V", "message_id": str(message_id), "data": "x"}
+        return Event(run="r", seq=message_id, cp=cp, kind="DataTransfer", ts=1, payload=payload)
+
+    for number in range(bemcom.MAX_KEYS_PER_CHARGE_POINT + 50):
+        state.apply_event(transfer("NOISY", number))
+    noisy = [key for key in state.sensors if key.startswith("NOISY__")]
+    assert len(noisy) == bemcom.MAX_KEYS_PER_CHARGE_POINT
+    assert state.refused_keys == 50
+    state.apply_event(transfer("NOISY", 0))  # a known key still gets its values
+    state.apply_event(transfer("QUIET", 1))
+    assert "QUIET__DataTransfer__V__1" in state.sensors
