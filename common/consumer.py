@@ -146,7 +146,10 @@ class StreamConsumer:
     async def _ack_loop(self) -> None:
         while True:
             await asyncio.sleep(min(self._bus.heartbeat_interval, 1.0))
-            await self.flush_ack()
+            try:
+                await self.flush_ack()
+            except Exception:  # acknowledging later only means replaying a little more after a restart
+                log.exception("Could not acknowledge %s messages; trying again", self.stream)
 
     async def flush_ack(self) -> None:
         run, seq = self._delivered()

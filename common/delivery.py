@@ -14,6 +14,16 @@ class Publication(Protocol):
     def is_published(self) -> bool: ...
 
 
+def confirmed(publication: Publication) -> bool:
+    """Whether the broker confirmed a publication. paho's ``is_published()`` raises for a message
+    published while disconnected (rc NO_CONN), although paho queued it, sends it after the
+    reconnection and then marks it published; that mark is what counts here."""
+    flag = getattr(publication, "_published", None)
+    if isinstance(flag, bool):
+        return flag
+    return publication.is_published()
+
+
 class DeliveryTracker:
     """Confirmation is read from paho's message infos (set by paho's thread); no callbacks,
     so no lock is shared with paho."""
@@ -36,7 +46,7 @@ class DeliveryTracker:
     def advance(self) -> tuple[str | None, int]:
         """The newest (run, seq) up to which everything is confirmed."""
         entries = self._entries
-        while entries and all(publication.is_published() for publication in entries[0][2]):
+        while entries and all(confirmed(publication) for publication in entries[0][2]):
             run, seq, publications = entries.popleft()
             self.pending -= len(publications)
             self.confirmed = (run, seq)

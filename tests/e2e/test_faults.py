@@ -136,13 +136,17 @@ def run_with_fault(connector: Connector, observer: Observer, fault: Callable[[],
 def assert_nothing_lost(connector: Connector, observer: Observer, senders: list[MeterSender]) -> None:
     for index, sender in enumerate(senders):
         topic = f"values/CP_F{index}"
-        last = sender.answered[-1]
-        wait_until(
-            lambda t=topic, v=last: any(m.payload["value"] == v for m in observer.on(t)), 30, f"value {last} on {topic}"
-        )
+        answered = set(sender.answered)
+
+        def missing(t: str = topic, a: set[int] = answered) -> list[int]:
+            return sorted(a - {m.payload["value"] for m in observer.on(t)})
+
+        try:
+            wait_until(lambda: not missing(), 30, f"every answered value on {topic}")
+        except AssertionError:
+            raise AssertionError(f"lost on {topic}: {missing()}") from None
         received = [m.payload for m in observer.on(topic)]
         values = [payload["value"] for payload in received]
-        assert set(sender.answered) <= set(values), f"lost on {topic}: {sorted(set(sender.answered) - set(values))}"
         first_seen = list(dict.fromkeys(values))
         assert first_seen == sorted(first_seen), f"out of order on {topic}"
         assert len(values) - len(first_seen) <= 100, f"{len(values) - len(first_seen)} duplicates on {topic}"

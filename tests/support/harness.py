@@ -71,6 +71,8 @@ class Broker:
         ]
         if persistence:  # sessions, queued and retained messages survive a restart (saved on SIGTERM)
             lines.append(f"persistence_location {directory}/")
+            if os.geteuid() == 0:  # else mosquitto drops to user "mosquitto", who cannot write there
+                lines.append("user root")
         self.config.write_text("\n".join(lines) + "\n")
         self.log = directory / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None

@@ -68,3 +68,21 @@ def test_only_fully_confirmed_messages_count_as_delivered_and_publications_bound
 
     asyncio.run(room())
     assert tracker.waits == 1
+
+
+def test_a_publication_made_while_disconnected_counts_once_paho_has_sent_it() -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from common.delivery import confirmed
+
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    info = client.publish("t", "x", qos=1)  # not connected: paho queues it (rc NO_CONN)
+    with pytest.raises(RuntimeError):
+        info.is_published()  # paho's own check raises, forever, even once it is sent
+    assert confirmed(info) is False
+    tracker = DeliveryTracker(limit=10)
+    tracker.record("r", 1, [info])
+    assert tracker.advance() == (None, 0)
+    info._set_as_published()  # what paho does on the PUBACK after reconnecting
+    assert tracker.advance() == ("r", 1)
