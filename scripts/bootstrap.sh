@@ -35,28 +35,8 @@ stamp="$venv/.stamp-$mode"
 
 log() { echo "bootstrap($mode): $*" >&2; }
 
-# Run a command as root: directly when we are root, through sudo when it exists.
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root to run: $* (not root and no sudo)"
-        return 1
-    fi
-}
-
-apt_install() {
-    if ! command -v apt-get >/dev/null 2>&1; then
-        log "apt-get not available; please install: $*"
-        return 1
-    fi
-    log "installing Debian package(s): $*"
-    # A fresh machine/container may have no package lists yet.
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
-}
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 # --- 1. the virtual environment -------------------------------------------------------------
 if [ ! -x "$venv/bin/python" ]; then

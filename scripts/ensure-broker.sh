@@ -73,16 +73,9 @@ if local_answers; then
     exit 0
 fi
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "ensure-broker: need root to run: $* (not root and no sudo)" >&2
-        return 1
-    fi
-}
+log() { echo "ensure-broker: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 installed=""
 mosquitto_bin="$(command -v mosquitto || true)"
@@ -90,12 +83,7 @@ if [ -z "$mosquitto_bin" ] && [ -x /usr/sbin/mosquitto ]; then
     mosquitto_bin=/usr/sbin/mosquitto
 fi
 if [ -z "$mosquitto_bin" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "ensure-broker: no mosquitto and no apt-get; install an MQTT broker on $host:$port" >&2
-        exit 1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >&2
+    apt_install mosquitto || { log "no mosquitto; install an MQTT broker on $host:$port"; exit 1; }
     mosquitto_bin="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
     installed="installed mosquitto from Debian packages, "
     # The package may have started its own service on 1883 (on a machine with systemd).
