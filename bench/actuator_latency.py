@@ -126,20 +126,29 @@ async def measure(
     expected = f"Datapoint map: 0 sensors, {count} actuators mapped"
     await asyncio.to_thread(observer.wait_for, "logs", lambda p: p["msg"] == expected, 30)
     publisher = mqtt_client(port)
+    latencies = await write_limits(publisher, [topics[key] for key in keys], points, samples, rate)
+    stop.set()
+    await asyncio.gather(*tasks)
+    publisher.loop_stop()
+    return latencies
+
+
+async def write_limits(
+    publisher: paho.Client, topics: list[str], points: ChargePoints, samples: int, rate: float
+) -> list[float]:
+    """Write ``samples`` distinct limits round-robin to the actuator topics, ``rate`` a second;
+    the milliseconds from each publication until its SetChargingProfile reached the charge point."""
     # Warm up: the first limit of each charge point also learns its rate unit (GetConfiguration).
-    for index, key in enumerate(keys):
-        publisher.publish(topics[key], json.dumps({"value": 100 + index, "timestamp": 0}))
-    await asyncio.to_thread(wait_until, lambda: len(points.arrivals) >= count, 30, "warm-up")
+    for index, topic in enumerate(topics):
+        publisher.publish(topic, json.dumps({"value": 100 + index, "timestamp": 0}))
+    await asyncio.to_thread(wait_until, lambda: len(points.arrivals) >= len(topics), 30, "warm-up")
     sent: dict[float, float] = {}
     for sample in range(samples):
         limit = float(10_000 + sample)
         sent[limit] = time.perf_counter()
-        publisher.publish(topics[keys[sample % count]], json.dumps({"value": limit, "timestamp": 0}))
+        publisher.publish(topics[sample % len(topics)], json.dumps({"value": limit, "timestamp": 0}))
         await asyncio.sleep(1 / rate)
     await asyncio.to_thread(wait_until, lambda: all(limit in points.arrivals for limit in sent), 60, "all calls")
-    stop.set()
-    await asyncio.gather(*tasks)
-    publisher.loop_stop()
     return [(points.arrivals[limit] - start) * 1000 for limit, start in sent.items()]
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline as baseline_server
-from bench.actuator_latency import machine, percentile
+from bench.actuator_latency import ChargePoints, machine, mqtt_client, percentile, write_limits
 from bench.loadgen import SAMPLES_PER_METER_VALUES, WorkerConfig, raise_fd_limit, worker
 from bench.probes import ArrivalCounter, Control, CpuMeter, fd_limit, rss_bytes
 from tests.support.harness import Broker, Connector, free_port, port_open, wait_until
@@ -295,7 +295,7 @@ def many_connector(directory: Path, count: int, period: float, duration: float, 
 def actuator_phase(directory: Path, load_count: int, targets: int, samples: int, rate: float, period: float) -> Any:
     import asyncio
 
-    from bench.actuator_latency import ChargePoints, baseline, mqtt_client
+    from bench.actuator_latency import baseline
 
     with connector_system(directory) as (broker, connector, control):
         base = baseline(broker.port, samples, rate)
@@ -312,20 +312,11 @@ def actuator_phase(directory: Path, load_count: int, targets: int, samples: int,
             topics = {key: f"{connector.name}/bench/{key}" for key in keys}
             await asyncio.to_thread(map_everything, control, {t: k for k, t in topics.items()})
             publisher = mqtt_client(broker.port)
-            for index, key in enumerate(keys):  # warm-up: the first limit also reads the rate unit
-                publisher.publish(topics[key], json.dumps({"value": 100 + index, "timestamp": 0}))
-            await asyncio.to_thread(wait_until, lambda: len(points.arrivals) >= targets, 30, "warm-up")
-            sent: dict[float, float] = {}
-            for sample in range(samples):
-                limit = float(10_000 + sample)
-                sent[limit] = time.perf_counter()
-                publisher.publish(topics[keys[sample % targets]], json.dumps({"value": limit, "timestamp": 0}))
-                await asyncio.sleep(1 / rate)
-            await asyncio.to_thread(wait_until, lambda: all(lim in points.arrivals for lim in sent), 60, "all calls")
+            latencies = await write_limits(publisher, [topics[key] for key in keys], points, samples, rate)
             stop.set()
             await asyncio.gather(*tasks)
             publisher.loop_stop()
-            return [(points.arrivals[limit] - at) * 1000 for limit, at in sent.items()]
+            return latencies
 
         latencies = asyncio.run(measure())
         background = load.stop()
