@@ -1,13 +1,22 @@
-"""The MQTT connection of a process (paho-mqtt 2, its own network thread).
+"""The MQTT connection of a process: paho-mqtt 2, driven by the process's asyncio loop.
 
-Subscriptions are (re)made in the on-connect path every time, so a broker restart or a
-clean session never loses them. Reconnects use paho's capped exponential backoff, with
-jitter added here. Incoming messages are handed to the asyncio loop of the process.
+paho's network thread (``loop_start``) costs a thread wake-up, a socket-pair write and a lock
+hand-over for every publication, and paho writes each MQTT packet with its own ``send`` and
+reads each incoming packet with three or more ``recv`` calls. Here paho runs in the event loop
+instead (its documented external-loop interface: ``loop_read``/``loop_write``/``loop_misc`` and
+the socket callbacks), and the socket I/O is gathered: the packets of one loop iteration leave
+in one ``send``, incoming bytes are read 64 KiB at a time. paho keeps everything else: packet
+encoding, QoS flows, in-flight limits, re-sending unconfirmed messages after a reconnection.
+
+Subscriptions are (re)made in the on-connect path every time, so a broker restart or a clean
+session never loses them. Reconnects back off exponentially, capped, with jitter. ``publish``
+may be called from any thread (log records); everything else runs in the loop's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -19,11 +28,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from common.settings import MqttSettings
 
 log = logging.getLogger(__name__)
+
+#: Bytes asked of the socket per read.
+READ_CHUNK = 65536
+#: Bytes gathered for the socket before paho is told to hold its packets back.
+WRITE_BUFFER_LIMIT = 1 << 20
+#: Seconds between two ``loop_misc`` calls (keepalive pings, a silent broker detected).
+MISC_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +52,52 @@ class MqttMessage:
 def to_json(payload: Any) -> str:
     """BEMCom parses every payload as JSON: never publish anything else (no NaN either)."""
     return json.dumps(payload, allow_nan=False, separators=(",", ":"), default=str)
+
+
+class GatheringClient(paho.Client):
+    """paho's client whose socket writes are gathered in a buffer (sent by :class:`MqttLink`
+    once per loop iteration) and whose reads come from 64 KiB chunks.
+
+    Only the two socket primitives of paho 2.2 are replaced (``_sock_send``, ``_sock_recv``:
+    bytes in, a count or bytes out, ``BlockingIOError`` when the socket is not ready); the
+    pinned paho version and tests/unit/test_mqtt_link.py keep that contract checked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.out_buffer = bytearray()
+        self._in_chunk = b""
+        self._in_pos = 0
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        if self._sock is None:
+            raise ConnectionError("no connection")
+        if len(self.out_buffer) >= WRITE_BUFFER_LIMIT:
+            raise BlockingIOError  # paho keeps the packet queued until the buffer drains
+        self.out_buffer += buf
+        return len(buf)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._in_pos >= len(self._in_chunk):
+            data: bytes = super()._sock_recv(READ_CHUNK)
+            if not data:
+                return data  # the broker closed the connection
+            self._in_chunk, self._in_pos = data, 0
+        start = self._in_pos
+        chunk = self._in_chunk[start : start + bufsize]
+        self._in_pos = start + len(chunk)
+        return chunk
+
+    def has_buffered_input(self) -> bool:
+        """Bytes already read from the socket (or decrypted by TLS) that paho has not parsed:
+        the socket will not become readable for them again."""
+        if self._in_pos < len(self._in_chunk):
+            return True
+        pending = getattr(self._sock, "pending", None)
+        return bool(pending is not None and pending() > 0)
+
+    def reset_buffers(self) -> None:
+        self.out_buffer.clear()
+        self._in_chunk, self._in_pos = b"", 0
 
 
 class MqttLink:
@@ -51,27 +113,172 @@ class MqttLink:
         self.on_subscribed: Callable[[str], None] | None = None
         self._pending_subscribes: dict[int, list[str]] = {}
         self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._task: asyncio.Task[None] | None = None
+        self._socket_gone = asyncio.Event()
+        self._write_scheduled = False
+        self._write_blocked = False  # the socket took less than offered: wait for it to be writable
+        self._unreachable_logged = False
+        self._connack_seen = False
         client_id = f"{client_name}-{uuid.uuid4().hex[:8]}"
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self.client = GatheringClient(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if settings.username is not None:
             self.client.username_pw_set(settings.username, settings.password)
         if settings.tls_ca_file is not None:
             self.client.tls_set(ca_certs=settings.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(settings.reconnect_max_delay)))
-        self.client.max_inflight_messages_set(20)  # mosquitto's default limit per client
+        # No in-flight limit in paho: it would scan its in-flight messages on every PUBACK, and
+        # hold messages back for a round trip. A 3.1.1 broker takes any number (mosquitto's
+        # max_inflight_messages limits what it sends); MQTT_MAX_PENDING bounds them here.
+        self.client.max_inflight_messages_set(0)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_message = self._handle_message
         self.client.on_subscribe = self._handle_subscribe
+        self.client.on_socket_open = self._socket_open
+        self.client.on_socket_close = self._socket_close
+        self.client.on_socket_register_write = self._register_write
+        self.client.on_socket_unregister_write = self._unregister_write
+
+    # -- life cycle --------------------------------------------------------------------
 
     def start(self) -> None:
+        """Connect in the background; call from the event loop's thread."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.client.connect_async(self._settings.host, self._settings.port, keepalive=self._settings.keepalive)
-        self.client.loop_start()
+        self._task = self._loop.create_task(self._maintain(), name="mqtt-connection")
 
     def stop(self) -> None:
+        """Disconnect cleanly, sending what is still buffered."""
         self._stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self._task is not None:
+            self._task.cancel()
+        if self.client.socket() is not None:
+            self.client.disconnect()
+            self._write()  # the DISCONNECT packet closes the socket; _socket_close sends the rest
+
+    async def _maintain(self) -> None:
+        """Connect, reconnect after a loss (capped exponential backoff with jitter), and run
+        paho's periodic work (keepalive) while connected."""
+        delay = 1.0
+        cap = max(1.0, float(self._settings.reconnect_max_delay))
+        while True:
+            if self.client.socket() is None:
+                self._socket_gone.clear()
+                try:
+                    # Blocking TCP (and TLS) connect, bounded by paho's connect_timeout (5 s);
+                    # a refused connection returns at once.
+                    self.client.reconnect()
+                except (OSError, ssl.SSLError) as error:
+                    if not self._unreachable_logged:
+                        self._unreachable_logged = True
+                        log.warning(
+                            "MQTT broker %s:%d unreachable (%s); retrying",
+                            self._settings.host,
+                            self._settings.port,
+                            error,
+                        )
+                    await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter
+                    delay = min(2 * delay, cap)
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._socket_gone.wait(), MISC_INTERVAL)
+            if self._socket_gone.is_set():
+                if self._connack_seen:  # that connection worked: start the backoff afresh
+                    delay = 1.0
+                    self._connack_seen = False
+                await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter
+                delay = min(2 * delay, cap)
+            else:
+                self.client.loop_misc()
+
+    # -- socket I/O (paho's external-loop callbacks) ----------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("MqttLink.start() has not been called")
+        return self._loop
+
+    def _socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self.client.reset_buffers()
+        self._write_blocked = False
+        self.loop.add_reader(sock, self._readable)
+
+    def _socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+        buffered = self.client.out_buffer
+        if buffered:  # best effort: a DISCONNECT and what came before it
+            with contextlib.suppress(OSError):
+                sock.send(buffered)
+        self.client.reset_buffers()
+        self._write_blocked = False
+        self._socket_gone.set()
+
+    def _readable(self) -> None:
+        client = self.client
+        rc = client.loop_read()
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and client.socket() is not None and client.has_buffered_input():
+            rc = client.loop_read()
+
+    def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        """paho has packets to send (called by ``publish`` & co., maybe from another thread)."""
+        if threading.get_ident() == self._loop_thread:
+            self._schedule_write()
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self._schedule_write)
+
+    def _unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        pass  # writes are scheduled per loop iteration, nothing stays registered
+
+    def _schedule_write(self) -> None:
+        if not self._write_scheduled and not self._write_blocked and self._loop is not None:
+            self._write_scheduled = True
+            self._loop.call_soon(self._write)
+
+    def _write(self) -> None:
+        """Once per loop iteration with something to send: paho's packets into the buffer,
+        the buffer into the socket."""
+        self._write_scheduled = False
+        client = self.client
+        if client.socket() is None:
+            return
+        client.loop_write()
+        self._flush()
+
+    def _flush(self) -> None:
+        client = self.client
+        sock = client.socket()
+        buffered = client.out_buffer
+        if sock is None or not buffered:
+            return
+        try:
+            sent = sock.send(buffered)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError, InterruptedError):
+            sent = 0
+        except OSError:
+            # The connection is broken: reading says so to paho (which reconnects and
+            # re-sends every unconfirmed QoS 1/2 message).
+            client.reset_buffers()
+            self.loop.call_soon(self._readable)
+            return
+        del buffered[:sent]
+        if buffered:
+            self._write_blocked = True
+            self.loop.add_writer(sock, self._writable)
+        elif client.want_write():
+            self._schedule_write()  # packets paho held back while the buffer was full
+
+    def _writable(self) -> None:
+        sock = self.client.socket()
+        if sock is not None and self._loop is not None:
+            self._loop.remove_writer(sock)
+        self._write_blocked = False
+        self._write()
+
+    # -- subscriptions and publications -------------------------------------------------
 
     def subscribe(self, topic: str, qos: int) -> None:
         with self._lock:
@@ -100,6 +307,8 @@ class MqttLink:
             return None
         return self.client.publish(topic, to_json(payload), qos=qos, retain=retain)
 
+    # -- paho callbacks (in the loop's thread) -------------------------------------------
+
     def _handle_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
             # 134/135: MQTT 5 codes, also paho's for MQTT 3.1.1's "bad user name or password"/"not authorised"
@@ -113,6 +322,8 @@ class MqttLink:
             )
             return
         log.info("Connected to the MQTT broker %s:%d", self._settings.host, self._settings.port)
+        self._connack_seen = True
+        self._unreachable_logged = False
         with self._lock:
             topics = list(self._subscriptions.items())
         self.connected.set()
@@ -124,9 +335,6 @@ class MqttLink:
     def _handle_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         was_connected = self.connected.is_set()
         self.connected.clear()
-        # paho's backoff doubles up to max_delay; spread reconnects of many connectors.
-        jitter = random.random()  # noqa: S311 - jitter, not cryptography
-        client.reconnect_delay_set(min_delay=1 + jitter, max_delay=max(1, int(self._settings.reconnect_max_delay)))  # type: ignore[arg-type]
         if was_connected and not self._stopping:
             log.warning(
                 "Lost the MQTT broker %s:%d (%s); reconnecting", self._settings.host, self._settings.port, reason
@@ -144,7 +352,7 @@ class MqttLink:
 
 
 def thread_to_loop(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> Callable[[Any], None]:
-    """A callback for paho's thread that hands its argument to an asyncio queue."""
+    """A callback (from any thread) that hands its argument to an asyncio queue."""
 
     def forward(item: Any) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, item)
