@@ -9,8 +9,9 @@ plain websockets in processes of their own, see bench/loadgen.py):
 1. *answers*: N charge points (``--sizes``, default 10, 100, 1000) each send MeterValues with 4
    sampled values back to back, one outstanding call each, for ``--duration`` seconds: answers
    per second and answer latency p50/p99, of the baseline (bench/baseline.py) and of the
-   connector (supervisord, gateway + bridge + raw logger, ``SEND_RAW_MESSAGE_TO_DB=TRUE``, every
-   datapoint of the bench charge points mapped, a private mosquitto);
+   connector (supervisord, gateway + bridge + raw logger, every datapoint of the bench charge
+   points mapped, a private mosquitto), twice: with its defaults (no raw-message logging) and
+   with ``SEND_RAW_MESSAGE_TO_DB=TRUE`` (every frame also to BEMCom's raw-message store);
 2. *end to end*: sampled values per second arriving at a plain MQTT subscriber (its own
    process), from the start of the load until the last one arrived;
 3. *CPU*: microseconds of CPU per answered message of each process (/proc/<pid>/stat);
@@ -47,7 +48,13 @@ from tests.support.harness import Broker, Connector, free_port, port_open, wait_
 RESULTS = Path(__file__).resolve().parent / "results"
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
 #: The connector's per-charge-point rate limit would refuse a closed loop; the bench lifts it.
-CONNECTOR_SETTINGS = {"OCPP_MAX_CALLS_PER_SECOND": "100000", "SEND_RAW_MESSAGE_TO_DB": "TRUE"}
+CONNECTOR_SETTINGS = {"OCPP_MAX_CALLS_PER_SECOND": "100000", "SEND_RAW_MESSAGE_TO_DB": ""}
+#: The answers phase runs the connector in each of these configurations (results key -> settings).
+CONFIGURATIONS = {
+    "connector": {},  # the defaults: raw messages are not logged
+    "connector_raw": {"SEND_RAW_MESSAGE_TO_DB": "TRUE"},
+}
+LABELS = {"connector": "connector", "connector_raw": "connector, raw logging"}
 
 
 @dataclass
@@ -145,10 +152,10 @@ def baseline_process() -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def connector_system(directory: Path) -> Iterator[tuple[Broker, Connector, Control]]:
+def connector_system(directory: Path, **settings: str) -> Iterator[tuple[Broker, Connector, Control]]:
     broker = Broker(directory)
     broker.start()
-    connector = Connector(directory, broker.port, **CONNECTOR_SETTINGS)
+    connector = Connector(directory, broker.port, **{**CONNECTOR_SETTINGS, **settings})
     connector.start()
     control = Control(broker.port, connector.name)
     try:
@@ -210,9 +217,11 @@ def answer_row(result: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def connector_answers(directory: Path, sizes: list[int], duration: float, workers: int) -> dict[int, dict[str, Any]]:
+def connector_answers(
+    directory: Path, sizes: list[int], duration: float, workers: int, label: str = "connector", **settings: str
+) -> dict[int, dict[str, Any]]:
     rows: dict[int, dict[str, Any]] = {}
-    with connector_system(directory) as (broker, connector, control):
+    with connector_system(directory, **settings) as (broker, connector, control):
         pids = process_pids(broker, connector)
         counter = ArrivalCounter(broker.port, f"{connector.name}/bench/#")
         try:
@@ -238,7 +247,7 @@ def connector_answers(directory: Path, sizes: list[int], duration: float, worker
                 row["e2e_messages_per_s"] = row["e2e_values_per_s"] / SAMPLES_PER_METER_VALUES
                 rows[size] = row
                 print(
-                    f"connector N={size}: {row['rate']:.0f}/s p99 {row['p99_ms']:.1f} ms, "
+                    f"{label} N={size}: {row['rate']:.0f}/s p99 {row['p99_ms']:.1f} ms, "
                     f"e2e {row['e2e_values_per_s']:.0f} values/s ({values}/{row['values_expected']})",
                     flush=True,
                 )
@@ -350,47 +359,57 @@ def report_lines(results: dict[str, Any]) -> list[str]:
         "",
         f"## Answers: MeterValues (4 sampled values) back to back, one outstanding call, {config['duration']:g} s",
         "",
-        "| N | connector answers/s | baseline answers/s | ratio | connector p50 ms | baseline p50 ms "
+        "| N | configuration: answers/s | baseline answers/s | ratio | connector p50 ms | baseline p50 ms "
         "| connector p99 ms | baseline p99 ms | p99 ratio |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    connector, baseline = results["answers"]["connector"], results["answers"]["baseline"]
+    baseline = results["answers"]["baseline"]
+    systems = [(key, results["answers"][key]) for key in CONFIGURATIONS if results["answers"].get(key)]
     for size in config["sizes"]:
-        c, b = connector[str(size)], baseline[str(size)]
-        lines.append(
-            f"| {size} | {c['rate']:.0f} | {b['rate']:.0f} | {ratio(c['rate'], b['rate'])} | {c['p50_ms']:.2f} "
-            f"| {b['p50_ms']:.2f} | {c['p99_ms']:.2f} | {b['p99_ms']:.2f} | {ratio(c['p99_ms'], b['p99_ms'])} |"
-        )
+        b = baseline[str(size)]
+        for key, rows in systems:
+            c = rows[str(size)]
+            lines.append(
+                f"| {size} | {LABELS[key]}: {c['rate']:.0f} | {b['rate']:.0f} | {ratio(c['rate'], b['rate'])} "
+                f"| {c['p50_ms']:.2f} | {b['p50_ms']:.2f} | {c['p99_ms']:.2f} | {b['p99_ms']:.2f} "
+                f"| {ratio(c['p99_ms'], b['p99_ms'])} |"
+            )
     lines += [
         "",
         "## End to end: sampled values arriving at an MQTT subscriber (every datapoint mapped)",
         "",
-        "| N | values/s | MeterValues/s | baseline answers/s | ratio | delivered / expected |",
-        "|---|---|---|---|---|---|",
+        "| N | configuration | values/s | MeterValues/s | baseline answers/s | ratio | delivered / expected |",
+        "|---|---|---|---|---|---|---|",
     ]
     for size in config["sizes"]:
-        c, b = connector[str(size)], baseline[str(size)]
-        lines.append(
-            f"| {size} | {c['e2e_values_per_s']:.0f} | {c['e2e_messages_per_s']:.0f} | {b['rate']:.0f} "
-            f"| {ratio(c['e2e_messages_per_s'], b['rate'])} | {c['values_delivered']} / {c['values_expected']} |"
-        )
+        b = baseline[str(size)]
+        for key, rows in systems:
+            c = rows[str(size)]
+            lines.append(
+                f"| {size} | {LABELS[key]} | {c['e2e_values_per_s']:.0f} | {c['e2e_messages_per_s']:.0f} "
+                f"| {b['rate']:.0f} | {ratio(c['e2e_messages_per_s'], b['rate'])} "
+                f"| {c['values_delivered']} / {c['values_expected']} |"
+            )
     lines += [
         "",
         "## CPU microseconds per answered message",
         "",
-        "| N | gateway | bridge | rawlogger | mosquitto | connector total | baseline | ratio | load generator "
-        "(connector / baseline) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| N | configuration | gateway | bridge | rawlogger | mosquitto | connector total | baseline | ratio "
+        "| load generator (connector / baseline) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in config["sizes"]:
-        c, b = connector[str(size)]["cpu_us_per_message"], baseline[str(size)]["cpu_us_per_message"]
-        total = sum(c.get(name, 0.0) for name in ("gateway", "bridge", "rawlogger", "mosquitto"))
-        load_c = sum(value for name, value in c.items() if name.startswith("load"))
+        b = baseline[str(size)]["cpu_us_per_message"]
         load_b = sum(value for name, value in b.items() if name.startswith("load"))
-        lines.append(
-            f"| {size} | {c['gateway']:.0f} | {c['bridge']:.0f} | {c['rawlogger']:.0f} | {c['mosquitto']:.0f} "
-            f"| {total:.0f} | {b['baseline']:.0f} | {ratio(total, b['baseline'])} | {load_c:.0f} / {load_b:.0f} |"
-        )
+        for key, rows in systems:
+            c = rows[str(size)]["cpu_us_per_message"]
+            total = sum(c.get(name, 0.0) for name in ("gateway", "bridge", "rawlogger", "mosquitto"))
+            load_c = sum(value for name, value in c.items() if name.startswith("load"))
+            lines.append(
+                f"| {size} | {LABELS[key]} | {c['gateway']:.0f} | {c['bridge']:.0f} | {c['rawlogger']:.0f} "
+                f"| {c['mosquitto']:.0f} | {total:.0f} | {b['baseline']:.0f} | {ratio(total, b['baseline'])} "
+                f"| {load_c:.0f} / {load_b:.0f} |"
+            )
     many = results.get("many")
     if many:
         c, b = many["connector"], many["baseline"]
@@ -439,15 +458,29 @@ def report_lines(results: dict[str, Any]) -> list[str]:
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     rows: list[tuple[str, str, bool]] = []
-    connector, baseline = results["answers"]["connector"], results["answers"]["baseline"]
-    size = "100" if "100" in connector else str(results["config"]["sizes"][-1])
-    c, b = connector[size], baseline[size]
-    rows.append((f"answers/s >= 4x baseline at N={size}", f"{c['rate'] / b['rate']:.2f}x", c["rate"] >= 4 * b["rate"]))
-    best = max(row["e2e_messages_per_s"] for row in connector.values())
-    base = max(row["rate"] for row in baseline.values())
-    rows.append(
-        ("e2e MeterValues/s >= 1.5x baseline answers/s (best N each)", f"{best / base:.2f}x", best >= 1.5 * base)
-    )
+    baseline = results["answers"]["baseline"]
+    for key in CONFIGURATIONS:
+        connector = results["answers"].get(key)
+        if not connector:
+            continue
+        size = "100" if "100" in connector else str(results["config"]["sizes"][-1])
+        c, b = connector[size], baseline[size]
+        rows.append(
+            (
+                f"{LABELS[key]}: answers/s >= 4x baseline at N={size}",
+                f"{c['rate'] / b['rate']:.2f}x",
+                c["rate"] >= 4 * b["rate"],
+            )
+        )
+        best = max(row["e2e_messages_per_s"] for row in connector.values())
+        base = max(row["rate"] for row in baseline.values())
+        rows.append(
+            (
+                f"{LABELS[key]}: e2e MeterValues/s >= 1.5x baseline answers/s (best N each)",
+                f"{best / base:.2f}x",
+                best >= 1.5 * base,
+            )
+        )
     if results.get("many"):
         many = results["many"]["connector"]
         rows.append(
@@ -478,6 +511,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
     left.plot(
         sizes, [connector[str(n)]["e2e_messages_per_s"] for n in sizes], "s--", label="connector: MeterValues/s on MQTT"
     )
+    raw = results["answers"].get("connector_raw")
+    if raw:
+        left.plot(sizes, [raw[str(n)]["rate"] for n in sizes], "v-", label="connector, raw logging: answers/s")
     left.plot(sizes, [baseline[str(n)]["rate"] for n in sizes], "^-", label="baseline (ocpp library): answers/s")
     left.set(xscale="log", xlabel="charge points N", ylabel="messages per second", title="Throughput")
     left.legend(fontsize=8)
@@ -508,6 +544,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--actuator-rate", type=float, default=50.0, help="actuator writes per second")
     parser.add_argument("--actuator-period", type=float, default=2.0, help="seconds between meter values meanwhile")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: answers,many,actuator")
+    parser.add_argument(
+        "--configurations",
+        type=lambda text: text.split(","),
+        default=list(CONFIGURATIONS),
+        help="connector configurations of the answers phase: connector (defaults), connector_raw "
+        "(SEND_RAW_MESSAGE_TO_DB=TRUE); comma-separated",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -547,12 +590,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         root = Path(directory)
         if "answers" not in skip:
             base = baseline_answers(args.sizes, args.duration, args.workers)
-            (root / "answers").mkdir()
-            conn = connector_answers(root / "answers", args.sizes, args.duration, args.workers)
-            results["answers"] = {
-                "connector": {str(k): v for k, v in conn.items()},
-                "baseline": {str(k): v for k, v in base.items()},
-            }
+            results["answers"] = {"baseline": {str(k): v for k, v in base.items()}}
+            for key, settings in CONFIGURATIONS.items():
+                if key not in args.configurations:
+                    continue
+                (root / key).mkdir()
+                rows = connector_answers(root / key, args.sizes, args.duration, args.workers, LABELS[key], **settings)
+                results["answers"][key] = {str(k): v for k, v in rows.items()}
         if args.many and "many" not in skip:
             (root / "many").mkdir()
             results["many"] = {
@@ -576,11 +620,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def write(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    report = "\n".join(report_lines(results)) if results["answers"]["connector"] else json.dumps(results, indent=1)
+    answered = any(results["answers"].get(key) for key in CONFIGURATIONS)
+    report = "\n".join(report_lines(results)) if answered else json.dumps(results, indent=1)
     print(report)
     (out / "throughput.md").write_text(report + "\n")
     (out / "throughput.json").write_text(json.dumps(results, indent=1) + "\n")
-    if results["answers"]["connector"]:
+    if answered and results["answers"].get("connector"):
         chart(results, out / "throughput.png")
 
 

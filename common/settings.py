@@ -264,6 +264,9 @@ class GatewaySettings:
     #: charge point id -> bcrypt hash (OCPP_AUTH_FILE); None: no authentication.
     credentials: Mapping[str, str] | None = field(default=None, repr=False)
     tls: TlsSettings | None = None
+    #: SEND_RAW_MESSAGE_TO_DB: raw frames are journaled (for the raw logger) only when they go
+    #: to BEMCom; they are on the bus either way.
+    journal_raw_frames: bool = True
 
     @property
     def security_profile(self) -> int:
@@ -378,6 +381,7 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         max_calls_per_second=reader.integer("OCPP_MAX_CALLS_PER_SECOND", 20, 1, 100_000),
         credentials=reader.htpasswd("OCPP_AUTH_FILE"),
         tls=_tls(reader),
+        journal_raw_frames=reader.flag("SEND_RAW_MESSAGE_TO_DB"),
     )
     reader.finish()
     return settings

@@ -90,10 +90,13 @@ class Gateway:
         with contextlib.suppress(zmq.Again):
             self._pub.send_multipart([topic, packed], flags=zmq.NOBLOCK)
 
-    def _publish_sequenced(self, message: Event | RawFrame) -> None:
+    def _publish_sequenced(self, message: Event | RawFrame, journal: bool = True) -> None:
         """Journal a message; it is committed, then published, at the end of this event-loop
-        iteration, together with the others of the iteration (see :meth:`committed`)."""
-        self._outbox.append((message.topic, self.journal.append(message.stream, message.seq, to_dict(message))))
+        iteration, together with the others of the iteration (see :meth:`committed`). A message
+        not journaled is still published in its place in that order."""
+        body = to_dict(message)
+        packed = self.journal.append(message.stream, message.seq, body) if journal else pack(body)
+        self._outbox.append((message.topic, packed))
         if self._committed is not None:
             return
         try:
@@ -132,7 +135,10 @@ class Gateway:
 
     def emit_raw(self, cp: str, direction: str, frame: str) -> None:
         seq = self.journal.next_seq("raw")
-        self._publish_sequenced(RawFrame(self.run, seq, cp, direction, now_ms(), frame))
+        # Without SEND_RAW_MESSAGE_TO_DB the raw logger publishes nothing, so nothing replays
+        # raw frames: journaling them would cost two of every three journal rows.
+        journal = self.settings.journal_raw_frames
+        self._publish_sequenced(RawFrame(self.run, seq, cp, direction, now_ms(), frame), journal)
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
         """Log records for BEMCom (via the bridge); zmq sockets belong to one thread."""

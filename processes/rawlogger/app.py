@@ -63,8 +63,10 @@ class RawLogger:
         self.tracker.record(message.run, message.seq, [info] if info is not None else [])
 
     async def serve(self, stop: asyncio.Event) -> None:
+        tasks: list[asyncio.Task[None]] = []
         if self.mqtt is not None:
             self.mqtt.start()
+            tasks.append(asyncio.create_task(self.consumer.serve(), name="raw-frames"))
             log.info(
                 "Raw logger: frames from %s (commands to %s) to MQTT %s:%d topic %s",
                 self.settings.bus.events_endpoint,
@@ -74,18 +76,16 @@ class RawLogger:
                 self.topic,
             )
         else:
-            log.info(
-                "Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; following %s (commands to %s) without publishing",
-                self.settings.bus.events_endpoint,
-                self.settings.bus.commands_endpoint,
-            )
+            # The gateway does not journal raw frames either then (see GatewaySettings).
+            log.info("Raw logger: SEND_RAW_MESSAGE_TO_DB is not TRUE; idle")
         try:
-            await run_until_stopped(stop, [asyncio.create_task(self.consumer.serve(), name="raw-frames")])
+            await run_until_stopped(stop, tasks)
         finally:
             await self._close()
 
     async def _close(self) -> None:
-        await self.consumer.flush_ack()
+        if self.mqtt is not None:
+            await self.consumer.flush_ack()
         await self.client.close()
         if self.mqtt is not None:
             self.mqtt.stop()

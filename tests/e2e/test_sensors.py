@@ -144,6 +144,52 @@ def test_raw_frames_go_to_bemcom_in_both_directions(connector: Connector, observ
     assert all(not r.retain for r in raw)
 
 
+def test_without_raw_logging_frames_stay_on_the_bus_but_out_of_the_journal(tmp_path: Path, broker: Broker) -> None:
+    """SEND_RAW_MESSAGE_TO_DB unset (the default): nothing on raw_message_to_db, the gateway
+    journals only events (nothing would ever replay raw frames), bus taps still see the frames."""
+    import sqlite3
+
+    import zmq
+
+    from common.bus import RAW_PREFIX, RawFrame, decode
+
+    connector = Connector(tmp_path, broker.port, SEND_RAW_MESSAGE_TO_DB="")
+    connector.start()
+    observer = Observer(broker.port, connector.name)
+    context = zmq.Context()
+    tap = context.socket(zmq.SUB)
+    try:
+        tap.setsockopt(zmq.SUBSCRIBE, RAW_PREFIX)
+        tap.connect(connector.env["BUS_EVENTS_ENDPOINT"])
+        time.sleep(0.5)  # the subscription reaches the gateway
+
+        async def scenario() -> None:
+            async with SimulatedChargePoint(connector.url, "CP_NORAW") as cp:
+                await cp.boot()
+                await cp.heartbeat()
+
+        asyncio.run(scenario())
+        observer.wait_for("available_datapoints", lambda p: "CP_NORAW" in str(p))
+        frames = []
+        while tap.poll(2000):
+            message = decode(tap.recv_multipart())
+            assert isinstance(message, RawFrame)
+            frames.append(message.direction)
+            if len(frames) == 4:
+                break
+        assert frames == ["in", "out", "in", "out"]
+        database = sqlite3.connect(connector.env["JOURNAL_PATH"])
+        streams = dict(database.execute("SELECT stream, COUNT(*) FROM journal GROUP BY stream").fetchall())
+        database.close()
+        assert streams.get("raw", 0) == 0 and streams["event"] >= 3  # Connected, BootNotification, Heartbeat
+        assert observer.on("raw_message_to_db") == []
+    finally:
+        tap.close(0)
+        context.term()
+        observer.close()
+        connector.stop()
+
+
 def connector_version() -> str:
     from common import __version__
 
