@@ -4,9 +4,9 @@ paho's network thread (``loop_start``) costs a thread wake-up, a socket-pair wri
 hand-over for every publication, and paho writes each MQTT packet with its own ``send`` and
 reads each incoming packet with three or more ``recv`` calls. Here paho runs in the event loop
 instead (its documented external-loop interface: ``loop_read``/``loop_write``/``loop_misc`` and
-the socket callbacks), and the socket I/O is gathered: the packets of one loop iteration leave
-in one ``send``, incoming bytes are read 64 KiB at a time. paho keeps everything else: packet
-encoding, QoS flows, in-flight limits, re-sending unconfirmed messages after a reconnection.
+the socket callbacks), and the socket I/O is gathered: packets leave in one ``send`` per loop
+iteration (per 2 ms when the link is busy), incoming bytes are read 64 KiB at a time. paho keeps
+everything else: packet encoding, QoS flows, re-sending unconfirmed messages after a reconnection.
 
 Subscriptions are (re)made in the on-connect path every time, so a broker restart or a clean
 session never loses them. Reconnects back off exponentially, capped, with jitter. ``publish``
@@ -25,10 +25,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from common.settings import MqttSettings
 
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 65536
 #: Bytes gathered for the socket before paho is told to hold its packets back.
 WRITE_BUFFER_LIMIT = 1 << 20
+#: Seconds a busy link gathers packets before the next ``send`` (see MqttLink._schedule_write).
+GATHER_INTERVAL = 0.002
 #: Seconds between two ``loop_misc`` calls (keepalive pings, a silent broker detected).
 MISC_INTERVAL = 1.0
 
@@ -49,9 +54,18 @@ class MqttMessage:
     retain: bool
 
 
+#: One encoder for every payload (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=str)
+
+
 def to_json(payload: Any) -> str:
     """BEMCom parses every payload as JSON: never publish anything else (no NaN either)."""
-    return json.dumps(payload, allow_nan=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(payload)
+
+
+#: What paho hands to an on_publish callback for a 3.1.1 PUBACK (no callback is set here).
+_SUCCESS = ReasonCode(PacketTypes.PUBACK)
+_NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
 
 
 class GatheringClient(paho.Client):
@@ -59,8 +73,10 @@ class GatheringClient(paho.Client):
     once per loop iteration) and whose reads come from 64 KiB chunks.
 
     Only the two socket primitives of paho 2.2 are replaced (``_sock_send``, ``_sock_recv``:
-    bytes in, a count or bytes out, ``BlockingIOError`` when the socket is not ready); the
-    pinned paho version and tests/unit/test_mqtt_link.py keep that contract checked."""
+    bytes in, a count or bytes out, ``BlockingIOError`` when the socket is not ready), and the
+    PUBACK of MQTT 3.1.1 takes a short path (paho builds a reason code and a properties object
+    for each, a fifth of the bridge's time). The pinned paho version and
+    tests/unit/test_mqtt_link.py keep those contracts checked."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +102,17 @@ class GatheringClient(paho.Client):
         chunk = self._in_chunk[start : start + bufsize]
         self._in_pos = start + len(chunk)
         return chunk
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        packet = self._in_packet["packet"]
+        if self._protocol == paho.MQTTv5 or len(packet) != 2 or self.on_publish is not None:
+            return super()._handle_pubackcomp(cmd)
+        # MQTT 3.1.1: the packet is the message id; no reason code, no properties.
+        mid = (packet[0] << 8) | packet[1]
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _SUCCESS, _NO_PROPERTIES)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def has_buffered_input(self) -> bool:
         """Bytes already read from the socket (or decrypted by TLS) that paho has not parsed:
@@ -118,6 +145,7 @@ class MqttLink:
         self._task: asyncio.Task[None] | None = None
         self._socket_gone = asyncio.Event()
         self._write_scheduled = False
+        self._last_write = 0.0
         self._write_blocked = False  # the socket took less than offered: wait for it to be writable
         self._unreachable_logged = False
         self._connack_seen = False
@@ -234,14 +262,23 @@ class MqttLink:
         pass  # writes are scheduled per loop iteration, nothing stays registered
 
     def _schedule_write(self) -> None:
-        if not self._write_scheduled and not self._write_blocked and self._loop is not None:
-            self._write_scheduled = True
+        """Write in the next loop iteration, or, within GATHER_INTERVAL of the last write (a
+        busy link), at its end: the first packet after a quiet moment leaves at once, and under
+        load one ``send`` carries what a few iterations produced (each ``send`` to the broker
+        costs tens of microseconds of kernel time, whatever its size)."""
+        if self._write_scheduled or self._write_blocked or self._loop is None:
+            return
+        self._write_scheduled = True
+        wait = self._last_write + GATHER_INTERVAL - self._loop.time()
+        if wait > 0:
+            self._loop.call_later(wait, self._write)
+        else:
             self._loop.call_soon(self._write)
 
     def _write(self) -> None:
-        """Once per loop iteration with something to send: paho's packets into the buffer,
-        the buffer into the socket."""
+        """Paho's packets into the buffer, the buffer into the socket."""
         self._write_scheduled = False
+        self._last_write = self.loop.time()
         client = self.client
         if client.socket() is None:
             return

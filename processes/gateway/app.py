@@ -147,8 +147,13 @@ class Gateway:
             self._send(entry.topic, to_dict(entry))
 
     def publish_alive(self) -> None:
+        """The heads of the streams, published behind every message they count: a consumer that
+        has handled everything before it and is still behind has really missed something."""
         alive = GatewayAlive(self.run, now_ms(), self.journal.heads(), len(self.sessions))
-        self._send(alive.topic, to_dict(alive))
+        if self._committed is None:
+            self._send(alive.topic, to_dict(alive))
+        else:  # messages of this iteration wait for their commit: go out after them
+            self._outbox.append((alive.topic, pack(to_dict(alive))))
 
     # -- sessions ---------------------------------------------------------------------
 
