@@ -89,6 +89,17 @@ def _loads(raw: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+#: Every integer beyond 64 bits has at least 19 digits: frames without such a run of digits
+#: (nearly all) need no search for one.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+class ParsedCall(Call):
+    """A CALL read from a frame, knowing whether the frame has a run of 19 digits."""
+
+    long_digits = True
+
+
 #: The start of a CALL, to read the message id of a frame that is not valid JSON as a whole.
 _CALL_START = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{0,' + str(MAX_UNIQUE_ID_LENGTH) + '})"')
 
@@ -116,7 +127,10 @@ def parse_frame(raw: str | bytes) -> Inbound:
     if len(frame) < 2 or not isinstance(frame[1], str):
         return Rejected("sent a frame without a message id (a string); no message id to answer, dropped")
     if type_id == CALL:
-        return _call(frame)
+        call = _call(frame)
+        if isinstance(call, ParsedCall):
+            call.long_digits = _LONG_DIGITS.search(text) is not None
+        return call
     if type_id == CALLRESULT:
         return _call_result(frame)
     return _call_error(frame)
@@ -142,7 +156,7 @@ def _call(frame: list[Any]) -> Call | Rejected:
         payload = {}
     if not isinstance(payload, dict):
         return formation("the payload is not a JSON object")
-    return Call(unique_id, action, payload)
+    return ParsedCall(unique_id, action, payload)
 
 
 def _call_result(frame: list[Any]) -> CallResult | Rejected:
@@ -197,7 +211,7 @@ def check_call(call: Call, handled: Collection[str]) -> Rejected | None:
     if error is not None:
         code = _SCHEMA_ERROR_CODES.get(str(error.validator), "FormationViolation")
         problem = f"{action} payload fails the OCPP 1.6 schema at {_path(error)}: {error.message}"
-    elif _has_huge_integer(call.payload):
+    elif getattr(call, "long_digits", True) and _has_huge_integer(call.payload):
         code, problem = "PropertyConstraintViolation", f"{action} payload holds an integer beyond 64 bits"
     else:
         return None

@@ -265,3 +265,30 @@ def test_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
     assert [bucket.allow() for _ in range(3)] == [True, True, False]
     now[0] += 100  # never more than the burst
     assert sum(bucket.allow() for _ in range(10)) == 4
+
+
+@pytest.mark.parametrize(
+    ("connector_id", "digits_elsewhere", "answered"),
+    [
+        ("18446744073709551616", False, "PropertyConstraintViolation"),  # 2**64
+        ("-9223372036854775809", False, "PropertyConstraintViolation"),  # below int64
+        ("9223372036854775807", False, None),  # the largest int64: fine (the schema has no maximum)
+        ("1", True, None),  # a 19-digit run inside a string is no integer
+    ],
+)
+def test_integers_beyond_64_bits_are_refused_whatever_the_shortcut(
+    connector_id: str, digits_elsewhere: bool, answered: str | None
+) -> None:
+    from processes.gateway.frames import check_call, parse_frame
+
+    status = f'{{"connectorId":{connector_id},"errorCode":"NoError","status":"Available"}}'
+    frame = f'[2,"m1","StatusNotification",{status}]'
+    if digits_elsewhere:
+        frame = '[2,"m1","Authorize",{"idTag":"1234567890123456789"}]'
+    call = parse_frame(frame)
+    rejected = check_call(call, {"StatusNotification", "Authorize"})
+    if answered is None:
+        assert rejected is None
+    else:
+        assert rejected is not None and rejected.reply is not None
+        assert json.loads(rejected.reply)[2] == answered
