@@ -70,7 +70,7 @@ def run_process(
     process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]], *, fast_loop: bool = False
 ) -> int:
     """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop``. ``fast_loop``:
-    on uvloop (the gateway: its sockets and timers cost a third less CPU there)."""
+    on uvloop (sockets and timers cost a third less CPU there)."""
     setup(process, debug)
     logging.getLogger(__name__).info("%s %s starting", process, __version__)
 

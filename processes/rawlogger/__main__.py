@@ -11,7 +11,7 @@ PROCESS = "rawlogger"
 
 def main() -> int:
     settings = load_settings(PROCESS, load_rawlogger)
-    return run_program(PROCESS, settings, settings.debug, RawLogger)
+    return run_program(PROCESS, settings, settings.debug, RawLogger, fast_loop=True)
 
 
 if __name__ == "__main__":
