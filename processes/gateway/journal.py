@@ -49,8 +49,12 @@ TRIM_EVERY = 500
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    messages: list[dict[str, Any]]
+    bodies: list[bytes]  # the messages as journaled: packed, as on the bus
     lost: bool  # the consumer's position was deleted before it got what followed (journal full)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [unpack(body) for body in self.bodies]
 
 
 class Journal:
@@ -138,7 +142,7 @@ class Journal:
             "SELECT pos, body FROM journal WHERE stream = ? AND pos > ? ORDER BY pos LIMIT ?", (stream, position, limit)
         ).fetchall()
         lost = lost or (bool(rows) and rows[0][0] > position + 1)
-        return Replay([unpack(body) for _, body in rows], lost)
+        return Replay([body for _, body in rows], lost)
 
     def ack(self, consumer: str, stream: str, run: str, seq: int) -> None:
         self.commit()
