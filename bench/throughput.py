@@ -260,20 +260,45 @@ def memory(pids: dict[str, int]) -> dict[str, int]:
     return {name: rss_bytes(pid) for name, pid in pids.items()}
 
 
+#: The many phase measures the steady state: it starts once the system under test has absorbed
+#: the connection of every charge point (BootNotification, StatusNotification, a MeterValues
+#: each; for the connector also the bridge announcing some 300,000 new keys): when its processes
+#: used less than SETTLED_CPU of a core over SETTLE_WINDOW seconds (at most SETTLE_LIMIT seconds).
+SETTLED_CPU = 0.15
+SETTLE_WINDOW = 1.0
+SETTLE_LIMIT = 180.0
+
+
+def settle(pids: dict[str, int]) -> float:
+    """Seconds until the processes are quiet (see SETTLED_CPU)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < SETTLE_LIMIT:
+        meter = CpuMeter(pids)
+        meter.start()
+        time.sleep(SETTLE_WINDOW)
+        if sum(meter.stop().values()) < SETTLED_CPU * SETTLE_WINDOW:
+            break
+    return time.perf_counter() - began
+
+
 def many_baseline(count: int, period: float, duration: float, workers: int) -> dict[str, Any]:
     with baseline_process() as (url, pid):
         idle = rss_bytes(pid)
         load = Load(url, [f"M{index}" for index in range(count)], "periodic", workers, period)
+        settled = settle({"baseline": pid})
         result = load.run(duration)
         loaded = rss_bytes(pid)
         load.close()
-    return many_row(count, result, {"baseline": idle}, {"baseline": loaded})
+    return many_row(count, result, {"baseline": idle}, {"baseline": loaded}, settled)
 
 
-def many_row(count: int, result: LoadResult, idle: dict[str, int], loaded: dict[str, int]) -> dict[str, Any]:
+def many_row(
+    count: int, result: LoadResult, idle: dict[str, int], loaded: dict[str, int], settled: float
+) -> dict[str, Any]:
     total_growth = sum(loaded.values()) - sum(idle.values())
     return {
         "charge_points": count,
+        "settle_s": settled,
         "answered": result.answered,
         "errors": result.errors,
         "rate": result.rate,
@@ -295,10 +320,11 @@ def many_connector(directory: Path, count: int, period: float, duration: float, 
             raise RuntimeError(f"the load generator may open fewer than {needed} files: raise `ulimit -n`")
         idle = memory(pids)
         load = Load(connector.url, [f"M{index}" for index in range(count)], "periodic", workers, period)
+        settled = settle(pids)
         result = load.run(duration)
         loaded = memory(pids)
         load.close()
-    return many_row(count, result, idle, loaded)
+    return many_row(count, result, idle, loaded, settled)
 
 
 def actuator_phase(directory: Path, load_count: int, targets: int, samples: int, rate: float, period: float) -> Any:
@@ -425,6 +451,8 @@ def report_lines(results: dict[str, Any]) -> list[str]:
             f"| answer p50 ms | {c['p50_ms']:.2f} | {b['p50_ms']:.2f} | {ratio(c['p50_ms'], b['p50_ms'])} |",
             f"| answer p99 ms | {c['p99_ms']:.2f} | {b['p99_ms']:.2f} | {ratio(c['p99_ms'], b['p99_ms'])} |",
             f"| errors (charge points whose run failed) | {c['errors']} | {b['errors']} | |",
+            f"| seconds until quiet after they all connected (then measured) | {c['settle_s']:.1f} "
+            f"| {b['settle_s']:.1f} | |",
         ]
         for name in ("gateway", "bridge", "rawlogger", "mosquitto"):
             lines.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -66,6 +67,21 @@ async def stop_when_orphaned(stop: asyncio.Event, interval: float = 1.0) -> None
             stop.set()
 
 
+#: Python's cyclic garbage collector with a process holding thousands of connections: at its
+#: default thresholds (700, 10, 10) the gateway paused 50-140 ms in young collections and up to
+#: 0.5-0.9 s in full ones while 10,000 charge points were connected (measured with gc.callbacks;
+#: those pauses were the p99 of the 10,000 charge point benchmark). Young objects are almost all
+#: freed by reference counting, so collecting less often costs little memory.
+GC_THRESHOLDS = (50_000, 100, 100)
+
+
+def tune_gc() -> None:
+    """Collect rarely, and never again look at what exists at start (modules, schemas)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_process(
     process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]], *, fast_loop: bool = False
 ) -> int:
@@ -73,6 +89,7 @@ def run_process(
     on uvloop (sockets and timers cost a third less CPU there)."""
     setup(process, debug)
     logging.getLogger(__name__).info("%s %s starting", process, __version__)
+    tune_gc()
 
     async def main() -> None:
         stop = asyncio.Event()
