@@ -25,8 +25,8 @@ def confirmed(publication: Publication) -> bool:
 
 
 class DeliveryTracker:
-    """Confirmation is read from paho's message infos (set by paho's thread); no callbacks,
-    so no lock is shared with paho."""
+    """Confirmation is read from paho's message infos (set when paho reads the PUBACK); no
+    callbacks."""
 
     POLL = 0.02
 
@@ -58,6 +58,6 @@ class DeliveryTracker:
         if self.pending < self.limit:
             return
         self.waits += 1
-        while self.pending >= self.limit:  # paho sets the flags from its thread: poll them
+        while self.pending >= self.limit:  # paho sets the flags as PUBACKs arrive: poll them
             await asyncio.sleep(self.POLL)
             self.advance()

@@ -72,7 +72,7 @@ class Bridge:
         self.mqtt.subscribe(self.topics.datapoint_map, 1)
 
     def _in_loop(self, function: Any, *args: Any) -> None:
-        """From paho's thread: run ``function(*args)`` in the event loop."""
+        """From a paho callback: run ``function(*args)`` in the event loop, after the callback."""
         self._loop.call_soon_threadsafe(function, *args)
 
     # -- MQTT out ---------------------------------------------------------------------
@@ -81,7 +81,7 @@ class Bridge:
         return self.mqtt.publish(publication.topic, publication.payload, publication.qos, publication.retain)
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
-        """BEMCom's log topic; called from any thread (paho's publish is thread-safe)."""
+        """BEMCom's log topic; called from any thread (MqttLink.publish may be)."""
         self.mqtt.publish(self.topics.logs, {"timestamp": ts, "msg": msg, "emitter": emitter, "level": level}, 0, True)
 
     async def _on_event(self, message: SequencedMessage) -> None:
