@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -240,5 +241,46 @@ def test_an_unreachable_broker_is_retried_without_blocking_the_loop(tmp_path: Pa
 
     try:
         assert asyncio.run(scenario()) < 6  # backoff capped at reconnect_max_delay (2 s), with jitter
+    finally:
+        broker.stop()
+
+
+def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -> None:
+    """MQTT_TLS_CA_FILE: the gathered writes and chunked reads go through an SSL socket (whose
+    decrypted bytes can wait inside it, unseen by the event loop)."""
+    import os
+
+    from tests.support.certs import certificate_authority, signed_by
+
+    ca = certificate_authority(tmp_path)
+    server = signed_by(ca, tmp_path, "localhost")
+    broker = Broker(tmp_path)
+    lines = [f"cafile {ca.cert}", f"certfile {server.cert}", f"keyfile {server.key}"]
+    if os.geteuid() == 0:  # else mosquitto drops to user "mosquitto", who cannot read tmp_path
+        lines.append("user root")
+    broker.config.write_text(broker.config.read_text() + "\n".join(lines) + "\n")
+    broker.start()
+    try:
+
+        async def scenario() -> list[MqttMessage]:
+            received: list[MqttMessage] = []
+            tls = MqttSettings(**{**settings(broker.port).__dict__, "tls_ca_file": str(ca.cert)})
+            link = MqttLink(tls, "test", received.append)
+            link.subscribe("link/#", 1)
+            subscribed = asyncio.Event()
+            link.on_subscribed = lambda topic: subscribed.set()
+            link.start()
+            await asyncio.wait_for(subscribed.wait(), 10)
+            infos = [link.publish("link/burst", {"n": n}, qos=1) for n in range(2000)]
+            big = link.publish("link/big", "y" * (2 * WRITE_BUFFER_LIMIT), qos=1)
+            await until(lambda: all(i is not None and confirmed(i) for i in [*infos, big]), 15, "PUBACKs")
+            await until(lambda: len(received) >= 2001, 15, "the link's own messages back")
+            link.stop()
+            return received
+
+        received = asyncio.run(scenario())
+        burst = [json.loads(m.payload)["n"] for m in received if m.topic == "link/burst"]
+        assert burst == list(range(2000))
+        assert [len(json.loads(m.payload)) for m in received if m.topic == "link/big"] == [2 * WRITE_BUFFER_LIMIT]
     finally:
         broker.stop()
