@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import uuid
@@ -73,16 +74,27 @@ class GatheringClient(paho.Client):
     once per loop iteration) and whose reads come from 64 KiB chunks.
 
     Only the two socket primitives of paho 2.2 are replaced (``_sock_send``, ``_sock_recv``:
-    bytes in, a count or bytes out, ``BlockingIOError`` when the socket is not ready), and the
+    bytes in, a count or bytes out, ``BlockingIOError`` when the socket is not ready), the TCP
+    connect (``_create_socket_connection``: a socket MqttLink connected asynchronously), and the
     PUBACK of MQTT 3.1.1 takes a short path (paho builds a reason code and a properties object
     for each, a fifth of the bridge's time). The pinned paho version and
     tests/unit/test_mqtt_link.py keep those contracts checked."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: A TCP connection MqttLink opened without blocking; paho's next connect uses it.
+        self.connected_socket: socket.socket | None = None
         self.out_buffer = bytearray()
         self._in_chunk = b""
         self._in_pos = 0
+
+    def _create_socket_connection(self) -> socket.socket:
+        sock, self.connected_socket = self.connected_socket, None
+        if sock is None:
+            return super()._create_socket_connection()
+        sock.setblocking(True)  # as paho's own socket.create_connection returns it
+        sock.settimeout(self._connect_timeout)
+        return sock
 
     def _sock_send(self, buf: bytes | bytearray) -> int:
         if self._sock is None:
@@ -195,8 +207,10 @@ class MqttLink:
             if self.client.socket() is None:
                 self._socket_gone.clear()
                 try:
-                    # Blocking TCP (and TLS) connect, bounded by paho's connect_timeout (5 s);
-                    # a refused connection returns at once.
+                    # Name lookup and TCP connect without blocking the loop (a broker host that
+                    # does not answer must not stall the process); paho takes it from there
+                    # (the TLS handshake, bounded by its connect_timeout, and CONNECT).
+                    self.client.connected_socket = await self._open_tcp()
                     self.client.reconnect()
                 except (OSError, ssl.SSLError) as error:
                     if not self._unreachable_logged:
@@ -220,6 +234,27 @@ class MqttLink:
                 delay = min(2 * delay, cap)
             else:
                 self.client.loop_misc()
+
+    async def _open_tcp(self) -> socket.socket:
+        loop = self.loop
+        timeout = self.client.connect_timeout
+        host, port = self._settings.host, self._settings.port
+        addresses = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        error: OSError = OSError(f"no address for {host}")
+        for family, kind, protocol, _, address in addresses:
+            sock = socket.socket(family, kind, protocol)
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
+            except OSError as failure:  # TimeoutError included
+                sock.close()
+                error = failure
+                continue
+            except BaseException:  # cancelled (stopping)
+                sock.close()
+                raise
+            return sock
+        raise error
 
     # -- socket I/O (paho's external-loop callbacks) ----------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -284,3 +285,42 @@ def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -
         assert [len(json.loads(m.payload)) for m in received if m.topic == "link/big"] == [2 * WRITE_BUFFER_LIMIT]
     finally:
         broker.stop()
+
+
+def test_a_broker_that_does_not_answer_the_connect_does_not_stall_the_loop() -> None:
+    """A listening socket whose accept queue is full drops further SYNs: a connect to it hangs,
+    as to a firewalled broker. The event loop must keep running meanwhile."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(8):  # fill the accept queue (never accepted)
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+
+    async def scenario() -> int:
+        link = MqttLink(settings(port), "test")
+        link.start()
+        ticks = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 2.0:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            assert time.monotonic() - before < 0.5, "the event loop was blocked"
+            ticks += 1
+        assert not link.connected.is_set()
+        link.stop()
+        return ticks
+
+    try:
+        assert asyncio.run(scenario()) > 100
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
