@@ -8,6 +8,7 @@ answered is lost), and answer. Nothing here awaits a call to the charge point.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import logging
@@ -68,6 +69,25 @@ def snake_case_keys(data: Any) -> Any:
     if isinstance(data, list):
         return [snake_case_keys(value) for value in data]
     return data
+
+
+#: ``json.dumps`` with options builds an encoder per call; answers share this one.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _empty_results() -> frozenset[type]:
+    """The 1.6 CALLRESULT classes without fields whose schema takes ``{}``: their answer is
+    always ``{}``, so serialising and checking it per call is wasted (MeterValues, StatusNotification, ...)."""
+    empty = set()
+    for name in dir(call_result):
+        cls = getattr(call_result, name)
+        fieldless = isinstance(cls, type) and dataclasses.is_dataclass(cls) and not dataclasses.fields(cls)
+        if fieldless and passes(name + "Response", {}):
+            empty.add(cls)
+    return frozenset(empty)
+
+
+_EMPTY_RESULTS = _empty_results()
 
 
 def utc_now_iso() -> str:
@@ -220,14 +240,16 @@ class ChargePointSession(ChargePoint):
             log.exception("%s: error while handling %s", self.id, action)
             await self._send(message.create_call_error(error).to_json())
             return
-        payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
-        if not passes(action + "Response", payload) and not get_validator(CALLRESULT, action, "1.6").is_valid(payload):
+        empty = type(response) in _EMPTY_RESULTS  # answered {}, valid by its schema (checked at import)
+        payload: dict[str, Any] = {} if empty else snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        valid = empty or passes(action + "Response", payload)
+        if not valid and not get_validator(CALLRESULT, action, "1.6").is_valid(payload):
             # a bug, but answer anyway
             problem = f"our answer to {action} fails the OCPP 1.6 schema"
             log.warning("%s: answering %s failed: %s", self.id, action, problem)
             await self._send(call_error(message.unique_id, "FormationViolation", problem))
             return
-        await self._send(json.dumps([CALLRESULT, message.unique_id, payload], separators=(",", ":")))
+        await self._send(_ENCODER.encode([CALLRESULT, message.unique_id, payload]))
 
     def _emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         self._sink.emit_event(self.id, kind, payload, ctx)
