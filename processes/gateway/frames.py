@@ -82,22 +82,35 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: Set while parsing a frame when one of its integers lies beyond 64 bits (see _parse_int).
+_huge_integer = False
+
+
+def _parse_int(text: str) -> int:
+    """JSON integers; notes those beyond 64 bits (19 digits at least), so that only frames
+    holding one are searched for it."""
+    value = int(text)
+    if len(text) > 18 and not -MAX_INTEGER - 1 <= value <= MAX_INTEGER:
+        global _huge_integer  # parsing is synchronous: one frame at a time
+        _huge_integer = True
+    return value
+
+
+#: One decoder for every frame (``json.loads`` with options builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_int=_parse_int)
+
+
 def _loads(raw: str) -> Any:
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return _DECODER.decode(raw)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 
 
-#: Every integer beyond 64 bits has at least 19 digits: frames without such a run of digits
-#: (nearly all) need no search for one.
-_LONG_DIGITS = re.compile(r"\d{19}")
-
-
 class ParsedCall(Call):
-    """A CALL read from a frame, knowing whether the frame has a run of 19 digits."""
+    """A CALL read from a frame, knowing whether the frame holds an integer beyond 64 bits."""
 
-    long_digits = True
+    huge_integer = True
 
 
 #: The start of a CALL, to read the message id of a frame that is not valid JSON as a whole.
@@ -106,6 +119,8 @@ _CALL_START = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{0,' + str(MAX_UNIQUE_ID_LENG
 
 def parse_frame(raw: str | bytes) -> Inbound:
     """The message in a frame, or why it is not one. Never raises."""
+    global _huge_integer  # see _parse_int
+    _huge_integer = False
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         frame = _loads(text)
@@ -129,7 +144,7 @@ def parse_frame(raw: str | bytes) -> Inbound:
     if type_id == CALL:
         call = _call(frame)
         if isinstance(call, ParsedCall):
-            call.long_digits = _LONG_DIGITS.search(text) is not None
+            call.huge_integer = _huge_integer
         return call
     if type_id == CALLRESULT:
         return _call_result(frame)
@@ -211,7 +226,7 @@ def check_call(call: Call, handled: Collection[str]) -> Rejected | None:
     if error is not None:
         code = _SCHEMA_ERROR_CODES.get(str(error.validator), "FormationViolation")
         problem = f"{action} payload fails the OCPP 1.6 schema at {_path(error)}: {error.message}"
-    elif getattr(call, "long_digits", True) and _has_huge_integer(call.payload):
+    elif getattr(call, "huge_integer", True) and _has_huge_integer(call.payload):
         code, problem = "PropertyConstraintViolation", f"{action} payload holds an integer beyond 64 bits"
     else:
         return None
