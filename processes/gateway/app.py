@@ -21,6 +21,7 @@ from common.bus import (
 )
 from common.bus import (
     EVENT_STREAM,
+    RAW_PREFIX,
     STREAMS,
     ErrorCode,
     Event,
@@ -60,13 +61,18 @@ class Gateway:
         self._context = context
         # A plain (not asyncio) socket: sends never block (NOBLOCK), and the asyncio wrapper
         # costs more than the send itself.
-        self._pub: zmq.Socket[bytes] = zmq.Socket(context, zmq.PUB)
+        # XPUB: a PUB socket that also tells which prefixes its subscribers want (see
+        # _read_subscriptions).
+        self._pub: zmq.Socket[bytes] = zmq.Socket(context, zmq.XPUB)
         self._pub.setsockopt(zmq.SNDHWM, 100_000)
         self._pub.setsockopt(zmq.LINGER, 1000)
         self._pub.bind(settings.bus.events_endpoint)
         #: Sequenced messages appended to the journal but not yet committed, and the future the
         #: senders of frames wait on until the commit that covers them.
         self._outbox: list[tuple[bytes, bytes]] = []
+        #: Topic prefixes subscribed on the bus, and whether one of them takes raw frames.
+        self._subscriptions: set[bytes] = set()
+        self.raw_tapped = False
         self._committed: asyncio.Future[None] | None = None
         self.commands = CommandServer(
             context,
@@ -134,10 +140,13 @@ class Gateway:
         self._publish_sequenced(Event(self.run, seq, cp, kind, now_ms(), payload, ctx or {}))
 
     def emit_raw(self, cp: str, direction: str, frame: str) -> None:
-        seq = self.journal.next_seq("raw")
         # Without SEND_RAW_MESSAGE_TO_DB the raw logger publishes nothing, so nothing replays
-        # raw frames: journaling them would cost two of every three journal rows.
+        # raw frames: journaling them would cost two of every three journal rows; and unless a
+        # tool taps them (busctl tail), nobody receives them at all.
         journal = self.settings.journal_raw_frames
+        if not journal and not self.raw_tapped:
+            return
+        seq = self.journal.next_seq("raw")
         self._publish_sequenced(RawFrame(self.run, seq, cp, direction, now_ms(), frame), journal)
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
@@ -272,8 +281,23 @@ class Gateway:
 
     # -- running ----------------------------------------------------------------------
 
+    def _read_subscriptions(self) -> None:
+        """What the XPUB socket learnt: b"\\x01" + prefix when a prefix gets its first
+        subscriber, b"\\x00" + prefix when it loses its last one."""
+        while True:
+            try:
+                message = self._pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if message[:1] == b"\x01":
+                self._subscriptions.add(message[1:])
+            elif message[:1] == b"\x00":
+                self._subscriptions.discard(message[1:])
+        self.raw_tapped = any(RAW_PREFIX.startswith(p) or p.startswith(RAW_PREFIX) for p in self._subscriptions)
+
     async def _alive_loop(self) -> None:
         while True:
+            self._read_subscriptions()  # a new tap gets raw frames within a heartbeat interval
             self.publish_alive()
             await asyncio.sleep(self.settings.bus.heartbeat_interval)
 

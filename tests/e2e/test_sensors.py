@@ -146,45 +146,60 @@ def test_raw_frames_go_to_bemcom_in_both_directions(connector: Connector, observ
 
 def test_without_raw_logging_frames_stay_on_the_bus_but_out_of_the_journal(tmp_path: Path, broker: Broker) -> None:
     """SEND_RAW_MESSAGE_TO_DB unset (the default): nothing on raw_message_to_db, the gateway
-    journals only events (nothing would ever replay raw frames), bus taps still see the frames."""
+    journals only events (nothing would ever replay raw frames), and builds raw frames only while
+    a bus tap subscribes to them (busctl tail); the tap then gets them."""
     import sqlite3
 
     import zmq
 
-    from common.bus import RAW_PREFIX, RawFrame, decode
+    from common.bus import ALIVE_TOPIC, RAW_PREFIX, GatewayAlive, RawFrame, decode
 
     connector = Connector(tmp_path, broker.port, SEND_RAW_MESSAGE_TO_DB="")
     connector.start()
     observer = Observer(broker.port, connector.name)
     context = zmq.Context()
+    alive = context.socket(zmq.SUB)
     tap = context.socket(zmq.SUB)
+
+    async def talk(cp_id: str) -> None:
+        async with SimulatedChargePoint(connector.url, cp_id) as cp:
+            await cp.boot()
+            await cp.heartbeat()
+
+    def raw_head() -> int:
+        while True:  # the newest gateway.alive
+            message = decode(alive.recv_multipart())
+            if isinstance(message, GatewayAlive) and not alive.poll(0):
+                return int(message.heads.get("raw", 0))
+
     try:
+        alive.setsockopt(zmq.SUBSCRIBE, ALIVE_TOPIC)
+        alive.connect(connector.env["BUS_EVENTS_ENDPOINT"])
+        asyncio.run(talk("CP_UNTAPPED"))
+        observer.wait_for("available_datapoints", lambda p: "CP_UNTAPPED" in str(p))
+        time.sleep(0.5)
+        assert raw_head() == 0  # no tap: no raw frame was even built
+
         tap.setsockopt(zmq.SUBSCRIBE, RAW_PREFIX)
         tap.connect(connector.env["BUS_EVENTS_ENDPOINT"])
-        time.sleep(0.5)  # the subscription reaches the gateway
-
-        async def scenario() -> None:
-            async with SimulatedChargePoint(connector.url, "CP_NORAW") as cp:
-                await cp.boot()
-                await cp.heartbeat()
-
-        asyncio.run(scenario())
-        observer.wait_for("available_datapoints", lambda p: "CP_NORAW" in str(p))
+        time.sleep(1.0)  # the gateway reads subscriptions every BUS_HEARTBEAT_INTERVAL (0.2 s here)
+        asyncio.run(talk("CP_TAPPED"))
         frames = []
         while tap.poll(2000):
             message = decode(tap.recv_multipart())
             assert isinstance(message, RawFrame)
-            frames.append(message.direction)
+            frames.append((message.cp, message.direction))
             if len(frames) == 4:
                 break
-        assert frames == ["in", "out", "in", "out"]
+        assert frames == [("CP_TAPPED", direction) for direction in ("in", "out", "in", "out")]
         database = sqlite3.connect(connector.env["JOURNAL_PATH"])
         streams = dict(database.execute("SELECT stream, COUNT(*) FROM journal GROUP BY stream").fetchall())
         database.close()
-        assert streams.get("raw", 0) == 0 and streams["event"] >= 3  # Connected, BootNotification, Heartbeat
+        assert streams.get("raw", 0) == 0 and streams["event"] >= 6  # Connected, BootNotification, Heartbeat x 2
         assert observer.on("raw_message_to_db") == []
     finally:
         tap.close(0)
+        alive.close(0)
         context.term()
         observer.close()
         connector.stop()
