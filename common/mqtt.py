@@ -377,7 +377,12 @@ class MqttLink:
     def publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> paho.MQTTMessageInfo | None:
         if self._stopping:
             return None
-        return self.client.publish(topic, to_json(payload), qos=qos, retain=retain)
+        info = self.client.publish(topic, to_json(payload), qos=qos, retain=retain)
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            # paho asks for a write only when its (unlocked) "registered" flag is clear; from
+            # another thread that can race with the loop's own write: ask here as well.
+            self._loop.call_soon_threadsafe(self._schedule_write)
+        return info
 
     # -- paho callbacks (in the loop's thread) -------------------------------------------
 
