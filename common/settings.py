@@ -330,7 +330,9 @@ def _mqtt(reader: _Reader) -> MqttSettings:
         tls_ca_file=reader.file("MQTT_TLS_CA_FILE"),
         keepalive=reader.integer("MQTT_KEEPALIVE", 30, 5, 3600),
         reconnect_max_delay=reader.number("MQTT_RECONNECT_MAX_DELAY", 30.0, 0.1, 3600),
-        max_pending=reader.integer("MQTT_MAX_PENDING", 10_000, 10, 10_000_000),
+        # MQTT message ids are 16 bits: in flight at once they must stay distinct (with room for
+        # the publications of the message that reaches the limit).
+        max_pending=reader.integer("MQTT_MAX_PENDING", 10_000, 10, 50_000),
     )
 
 

@@ -52,7 +52,7 @@ class Bridge:
         self.mqtt.on_connected = lambda: self._in_loop(self._connected.set)
         self.mqtt.on_subscribed = lambda topic: self._in_loop(self._subscribed, topic)
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
-        self.tracker = DeliveryTracker(settings.mqtt.max_pending)
+        self.tracker = DeliveryTracker(settings.mqtt.max_pending, self.mqtt)
         self.consumer = StreamConsumer(
             context,
             settings.bus,
@@ -86,14 +86,13 @@ class Bridge:
 
     async def _on_event(self, message: SequencedMessage) -> None:
         await self.tracker.wait_for_room()
-        infos: list[MQTTMessageInfo] = []
+        mqtt = self.mqtt
+        serial = mqtt.client.last_serial
         if isinstance(message, Event):
             self._learn_charge_point(message)
-            for publication in self.state.apply_event(message):
-                info = self.publish(publication)
-                if info is not None:
-                    infos.append(info)
-        self.tracker.record(message.run, message.seq, infos)
+            for publication in self.state.apply_event(message):  # QoS 1: the broker confirms each
+                serial = mqtt.publish_confirmed(publication.topic, publication.payload, publication.retain)
+        self.tracker.record(message.run, message.seq, serial)
 
     def _learn_charge_point(self, event: Event) -> None:
         """Offer the actuators of a charge point as soon as it is known, and of each connector it reports."""

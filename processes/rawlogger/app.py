@@ -12,14 +12,12 @@ from common import __version__
 from common.bus import INBOUND, RAW_STREAM, RawFrame, SequencedMessage
 from common.commands import CommandClient
 from common.consumer import StreamConsumer
-from common.delivery import DeliveryTracker
+from common.delivery import DeliveryTracker, NoPublications
 from common.mqtt import MqttLink
 from common.process import run_until_stopped
 from common.settings import RawLoggerSettings
 
 log = logging.getLogger(__name__)
-
-RAW_QOS = 1
 
 
 def raw_message(frame: RawFrame) -> dict[str, Any]:
@@ -45,7 +43,7 @@ class RawLogger:
             MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
         )
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
-        self.tracker = DeliveryTracker(settings.mqtt.max_pending)
+        self.tracker = DeliveryTracker(settings.mqtt.max_pending, self.mqtt or NoPublications())
         self.consumer = StreamConsumer(
             context, settings.bus, self.client, RAW_STREAM, "rawlogger", self._on_frame, delivered=self.tracker.advance
         )
@@ -57,10 +55,11 @@ class RawLogger:
 
     async def _on_frame(self, message: SequencedMessage) -> None:
         await self.tracker.wait_for_room()
-        info = None
-        if self.mqtt is not None and isinstance(message, RawFrame):
-            info = self.mqtt.publish(self.topic, raw_message(message), RAW_QOS, False)
-        self.tracker.record(message.run, message.seq, [info] if info is not None else [])
+        if self.mqtt is not None:
+            serial = self.mqtt.client.last_serial
+            if isinstance(message, RawFrame):  # QoS 1: the broker confirms it
+                serial = self.mqtt.publish_confirmed(self.topic, raw_message(message))
+            self.tracker.record(message.run, message.seq, serial)
 
     async def serve(self, stop: asyncio.Event) -> None:
         tasks: list[asyncio.Task[None]] = []

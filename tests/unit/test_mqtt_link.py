@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from common.delivery import confirmed
 from common.mqtt import WRITE_BUFFER_LIMIT, MqttLink, MqttMessage
 from common.settings import MqttSettings
 from tests.support.harness import Broker, Observer
@@ -78,30 +78,54 @@ class _Proxy:
         return getattr(self._sock, name)
 
 
-def test_a_burst_of_qos1_publications_arrives_in_order_confirmed_in_few_socket_writes(broker: Broker) -> None:
+def payload_of(n: int) -> dict[str, Any]:
+    """Sizes across the one-, two- and three-byte remaining lengths of MQTT's packet header."""
+    return {"n": n, "pad": "p" * (n * 37 % 20_000)}
+
+
+def test_a_burst_of_confirmed_publications_arrives_in_order_confirmed_in_few_socket_writes(broker: Broker) -> None:
     observer = Observer(broker.port, "link")
     try:
 
-        async def scenario() -> int:
+        async def scenario() -> tuple[int, list[int]]:
             link = MqttLink(settings(broker.port), "test")
             sends = Sends(link)
             link.start()
             await until(link.connected.is_set, 10, "the connection")
             before = sends.calls
-            infos = [link.publish("link/burst", {"n": n}, qos=1) for n in range(2000)]
-            await until(lambda: all(info is not None and confirmed(info) for info in infos), 10, "PUBACKs")
+            serials = []
+            paho_infos = []
+            for n in range(2000):
+                serials.append(link.publish_confirmed("link/burst", payload_of(n), retain=n == 1999))
+                if n % 100 == 0:  # paho's own QoS 1 publications share the message ids
+                    paho_infos.append(link.publish("link/paho", n, qos=1))
+            assert link.unconfirmed == 2000
+            assert link.confirmed_serial < serials[-1]
+            await until(lambda: link.confirmed_serial == serials[-1], 10, "PUBACKs")
+            await until(lambda: all(i is not None and i.is_published() for i in paho_infos), 10, "paho's PUBACKs")
+            assert link.unconfirmed == 0
             link.stop()
-            return sends.calls - before
+            return sends.calls - before, serials
 
-        writes = asyncio.run(scenario())
-        received = [m.payload["n"] for m in observer.on("burst")]
+        writes, serials = asyncio.run(scenario())
+        assert serials == list(range(serials[0], serials[0] + 2000))
+        received = [m.payload for m in observer.on("burst")]
         deadline = time.monotonic() + 5
         while len(received) < 2000 and time.monotonic() < deadline:
             time.sleep(0.05)
-            received = [m.payload["n"] for m in observer.on("burst")]
-        assert received == list(range(2000))
-        # paho allows 20 messages in flight: at most one write per PUBACK round trip, not one per packet
-        print("socket writes for 2000 publications:", writes)
+            received = [m.payload for m in observer.on("burst")]
+        assert received == [payload_of(n) for n in range(2000)]
+        assert [m.payload for m in observer.on("paho")] == list(range(0, 2000, 100))
+        assert [m.retain for m in observer.on("burst")][-1] is False  # live delivery; the broker retained it:
+        late = Observer(broker.port, "link")
+        try:
+            deadline = time.monotonic() + 5
+            while not late.on("burst") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [(m.payload, m.retain) for m in late.on("burst")] == [(payload_of(1999), True)]
+        finally:
+            late.close()
+        print("socket writes for 2020 publications:", writes)
         assert writes < 2000 / 2, writes
     finally:
         observer.close()
@@ -141,13 +165,14 @@ def test_a_payload_larger_than_the_write_buffer_and_publications_from_another_th
             link = MqttLink(settings(broker.port), "test")
             link.start()
             await until(link.connected.is_set, 10, "the connection")
-            big = link.publish("link/big", "x" * (3 * WRITE_BUFFER_LIMIT), qos=1)
-            after = link.publish("link/after", 1, qos=1)
+            big = link.publish_confirmed("link/big", "x" * (3 * WRITE_BUFFER_LIMIT))
+            after = link.publish_confirmed("link/after", 1)
             infos: list[Any] = []
             thread = threading.Thread(target=lambda: infos.append(link.publish("link/thread", "t", qos=1)))
             thread.start()
             thread.join()
-            await until(lambda: all(i is not None and confirmed(i) for i in [big, after, *infos]), 10, "PUBACKs")
+            await until(lambda: link.confirmed_serial == after > big, 10, "PUBACKs")
+            await until(lambda: all(i is not None and i.is_published() for i in infos), 10, "paho's PUBACK")
             link.stop()
 
         asyncio.run(scenario())
@@ -178,10 +203,14 @@ def test_broker_restart_reconnects_resubscribes_and_sends_what_was_published_mea
             await until(link.connected.is_set, 10, "the connection")
             await asyncio.to_thread(broker.stop)
             await until(lambda: not link.connected.is_set(), 10, "the loss to be noticed")
-            info = link.publish("link/meanwhile", "queued", qos=1)
+            serial = link.publish_confirmed("link/meanwhile", "queued")
+            info = link.publish("link/meanwhile-paho", "queued", qos=1)
+            await asyncio.sleep(0.2)
+            assert link.unconfirmed == 1 and link.confirmed_serial < serial
             await asyncio.to_thread(broker.start)
             await until(link.connected.is_set, 15, "the reconnection")
-            await until(lambda: info is not None and confirmed(info), 10, "the queued publication's PUBACK")
+            await until(lambda: link.confirmed_serial == serial, 10, "the queued publication's PUBACK")
+            await until(lambda: info is not None and info._published, 10, "paho's queued publication's PUBACK")
             subscribed = asyncio.Event()
             link.on_subscribed = lambda topic: subscribed.set()
             await asyncio.sleep(0.5)  # the SUBSCRIBE of on-connect is answered by now
@@ -199,6 +228,63 @@ def test_broker_restart_reconnects_resubscribes_and_sends_what_was_published_mea
     finally:
         observer.close()
         broker.stop()
+
+
+def test_publications_written_but_never_confirmed_are_sent_again_after_a_reconnection(tmp_path: Path) -> None:
+    """The broker freezes (SIGSTOP) with publications on the wire, then dies: after the
+    reconnection every unconfirmed one is sent again, in order, and confirmed."""
+    broker = Broker(tmp_path, persistence=True)
+    broker.start()
+    observer = Observer(broker.port, "link", persistent=True)
+    try:
+
+        async def scenario() -> list[int]:
+            link = MqttLink(settings(broker.port), "test")
+            link.start()
+            await until(link.connected.is_set, 10, "the connection")
+            first = link.publish_confirmed("link/wire", 0)
+            await until(lambda: link.confirmed_serial == first, 10, "the first PUBACK")
+            process = broker._process
+            assert process is not None
+            process.send_signal(signal.SIGSTOP)
+            serials = [link.publish_confirmed("link/wire", n) for n in range(1, 51)]
+            await asyncio.sleep(0.3)  # written to the socket; no PUBACK comes
+            assert link.unconfirmed == 50 and link.confirmed_serial == first
+            process.kill()
+            process.wait(10)
+            broker._process = None
+            await until(lambda: not link.connected.is_set(), 10, "the loss to be noticed")
+            await asyncio.to_thread(broker.start)
+            await until(lambda: link.confirmed_serial == serials[-1], 20, "the PUBACKs after reconnecting")
+            assert link.unconfirmed == 0
+            link.stop()
+            return serials
+
+        asyncio.run(scenario())
+        deadline = time.monotonic() + 10
+        while len({m.payload for m in observer.on("wire")}) < 51 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        values = [m.payload for m in observer.on("wire")]
+        assert sorted(set(values)) == list(range(51))  # the frozen broker may have taken some: at least once
+        assert values[-50:] == list(range(1, 51)) or values == list(range(51))
+    finally:
+        observer.close()
+        broker.stop()
+
+
+def test_a_topic_paho_would_refuse_is_refused_by_the_short_path_too(broker: Broker) -> None:
+    async def scenario() -> None:
+        link = MqttLink(settings(broker.port), "test")
+        link.start()
+        for topic in ("", "a/+/b", "a/#", "x" * 70_000):
+            with pytest.raises(ValueError):
+                link.client.publish(topic, "1", qos=1)
+            with pytest.raises(ValueError):
+                link.publish_confirmed(topic, 1)
+        assert link.unconfirmed == 0
+        link.stop()
+
+    asyncio.run(scenario())
 
 
 def test_stop_sends_what_is_buffered_and_disconnects(broker: Broker) -> None:
@@ -272,9 +358,10 @@ def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -
             link.on_subscribed = lambda topic: subscribed.set()
             link.start()
             await asyncio.wait_for(subscribed.wait(), 10)
-            infos = [link.publish("link/burst", {"n": n}, qos=1) for n in range(2000)]
-            big = link.publish("link/big", "y" * (2 * WRITE_BUFFER_LIMIT), qos=1)
-            await until(lambda: all(i is not None and confirmed(i) for i in [*infos, big]), 15, "PUBACKs")
+            for n in range(2000):
+                link.publish_confirmed("link/burst", {"n": n})
+            big = link.publish_confirmed("link/big", "y" * (2 * WRITE_BUFFER_LIMIT))
+            await until(lambda: link.confirmed_serial == big, 15, "PUBACKs")
             await until(lambda: len(received) >= 2001, 15, "the link's own messages back")
             link.stop()
             return received

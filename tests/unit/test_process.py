@@ -10,14 +10,6 @@ from common.delivery import DeliveryTracker
 from common.process import run_until_stopped
 
 
-class Info:
-    def __init__(self) -> None:
-        self.published = False
-
-    def is_published(self) -> bool:
-        return self.published
-
-
 def test_a_task_that_dies_ends_the_process_with_an_error() -> None:
     async def scenario() -> None:
         async def broken() -> None:
@@ -45,44 +37,37 @@ def test_stop_cancels_the_tasks_quietly() -> None:
     asyncio.run(scenario())
 
 
+class Confirmations:
+    """What MqttLink tells a tracker: the serial up to which all publications are confirmed."""
+
+    def __init__(self) -> None:
+        self.confirmed_serial = 0
+        self.unconfirmed = 0
+
+
 def test_only_fully_confirmed_messages_count_as_delivered_and_publications_bound_memory() -> None:
-    tracker = DeliveryTracker(limit=3)
-    first, second, third = Info(), Info(), Info()
-    tracker.record("r", 1, [first, second])
-    tracker.record("r", 2, [])
-    tracker.record("r", 3, [third])
+    link = Confirmations()
+    tracker = DeliveryTracker(limit=3, confirmations=link)
+    tracker.record("r", 1, 2)  # seq 1 caused publications 1 and 2
+    tracker.record("r", 2, 2)  # seq 2 published nothing
+    tracker.record("r", 3, 3)
+    link.unconfirmed = 3
     assert tracker.pending == 3
-    first.published = True
+    link.confirmed_serial, link.unconfirmed = 1, 2
     assert tracker.advance() == (None, 0)  # seq 1 still waits for its second publication
-    second.published = True
-    assert tracker.advance() == ("r", 2)  # seq 2 had nothing to publish
+    link.confirmed_serial, link.unconfirmed = 2, 1
+    assert tracker.advance() == ("r", 2)  # seq 2 had nothing to publish: delivered with seq 1
     assert tracker.pending == 1
 
     async def room() -> None:
-        tracker.record("r", 4, [Info(), Info()])  # 3 pending: consuming must pause
+        tracker.record("r", 4, 5)
+        link.unconfirmed = 3  # 3 pending: consuming must pause
         waiting = asyncio.create_task(tracker.wait_for_room())
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        third.published = True
+        link.confirmed_serial, link.unconfirmed = 3, 2
         await asyncio.wait_for(waiting, 1)
 
     asyncio.run(room())
     assert tracker.waits == 1
-
-
-def test_a_publication_made_while_disconnected_counts_once_paho_has_sent_it() -> None:
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from common.delivery import confirmed
-
-    client = paho.Client(CallbackAPIVersion.VERSION2)
-    info = client.publish("t", "x", qos=1)  # not connected: paho queues it (rc NO_CONN)
-    with pytest.raises(RuntimeError):
-        info.is_published()  # paho's own check raises, forever, even once it is sent
-    assert confirmed(info) is False
-    tracker = DeliveryTracker(limit=10)
-    tracker.record("r", 1, [info])
-    assert tracker.advance() == (None, 0)
-    info._set_as_published()  # what paho does on the PUBACK after reconnecting
-    assert tracker.advance() == ("r", 1)
+    assert tracker.advance() == ("r", 3)
