@@ -56,18 +56,25 @@ class Connection(Protocol):
 _SNAKE_KEYS: dict[str, str] = {}
 
 
+def _snake_key(key: str) -> str:
+    snake = _SNAKE_KEYS[key] = next(iter(camel_to_snake_case({key: None})))
+    return snake
+
+
 def snake_case_keys(data: Any) -> Any:
-    """The library's ``camel_to_snake_case``, with each key converted once per process."""
-    if isinstance(data, dict):
+    """The library's ``camel_to_snake_case``, with each key converted once per process, for
+    what ``json.loads`` returns (plain dicts and lists; scalars are not visited)."""
+    if type(data) is dict:
         converted = {}
+        keys = _SNAKE_KEYS
         for key, value in data.items():
-            snake = _SNAKE_KEYS.get(key)
-            if snake is None:
-                snake = _SNAKE_KEYS[key] = next(iter(camel_to_snake_case({key: None})))
-            converted[snake] = snake_case_keys(value)
+            kind = type(value)
+            converted[keys.get(key) or _snake_key(key)] = (
+                snake_case_keys(value) if kind is dict or kind is list else value
+            )
         return converted
-    if isinstance(data, list):
-        return [snake_case_keys(value) for value in data]
+    if type(data) is list:
+        return [snake_case_keys(value) if type(value) is dict or type(value) is list else value for value in data]
     return data
 
 
