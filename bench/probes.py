@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -58,33 +60,86 @@ class CpuMeter:
         return self.used
 
 
-def _count_arrivals(pipe: Connection, port: int, topic: str) -> None:
-    count = 0
-    last = 0.0
-    lock = threading.Lock()
+def _mqtt_string(text: str) -> bytes:
+    encoded = text.encode()
+    return len(encoded).to_bytes(2, "big") + encoded
 
-    def on_message(_client: paho.Client, _userdata: Any, _message: paho.MQTTMessage) -> None:
-        nonlocal count, last
-        with lock:
-            count += 1
-            last = time.perf_counter()
 
-    subscribed = threading.Event()
-    client = paho.Client(CallbackAPIVersion.VERSION2)
-    client.on_connect = lambda c, *_: c.subscribe(topic, 0)
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.on_message = on_message
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    subscribed.wait(10)
-    pipe.send("subscribed")
+def _mqtt_packet(first: int, body: bytes) -> bytes:
+    length, header = len(body), bytearray((first,))
     while True:
-        command = pipe.recv()
-        if command == "stop":
+        digit, length = length & 0x7F, length >> 7
+        header.append(digit | (0x80 if length else 0))
+        if not length:
+            return bytes(header) + body
+
+
+def count_publish_packets(buffer: bytearray) -> tuple[int, int]:
+    """(PUBLISH packets among the complete packets at the start of ``buffer``, bytes they take)."""
+    count = pos = 0
+    size = len(buffer)
+    while pos + 2 <= size:
+        length = shift = 0
+        index = pos + 1
+        while True:
+            if index >= size:
+                return count, pos  # the length is not all here yet
+            byte = buffer[index]
+            length |= (byte & 0x7F) << shift
+            index += 1
+            if byte < 0x80:
+                break
+            shift += 7
+        if index + length > size:
             break
-        with lock:
+        if buffer[pos] >> 4 == 3:
+            count += 1
+        pos = index + length
+    return count, pos
+
+
+#: Seconds the arrival counter sleeps after reading messages (arrival times are that coarse).
+GATHER = 0.005
+
+
+def _count_arrivals(pipe: Connection, port: int, topic: str) -> None:
+    """A lean MQTT 3.1.1 subscriber (QoS 0, a blocking socket, no client library): it only
+    counts PUBLISH packets, so that it takes next to no CPU from the system it measures (paho
+    spent more per message than the connector's bridge)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connect = b"\x00\x04MQTT\x04\x02\x00\x00" + _mqtt_string(f"bench-arrivals-{os.getpid()}")
+    sock.sendall(_mqtt_packet(0x10, connect))  # clean session, no keepalive
+    sock.sendall(_mqtt_packet(0x82, b"\x00\x01" + _mqtt_string(topic) + b"\x00"))
+    buffer = bytearray()
+    while len(buffer) < 9:  # CONNACK (4 bytes) and SUBACK (5 bytes)
+        data = sock.recv(64)
+        if not data:
+            raise RuntimeError("the broker closed the arrival counter's connection")
+        buffer += data
+    if buffer[0] != 0x20 or buffer[3] != 0 or buffer[4] != 0x90 or buffer[8] != 0:
+        raise RuntimeError(f"the broker refused the arrival counter: {bytes(buffer[:9])!r}")
+    del buffer[:9]
+    pipe.send("subscribed")
+    count, last = 0, 0.0
+    while True:
+        readable, _, _ = select.select([sock, pipe], [], [])
+        if sock in readable:
+            data = sock.recv(1 << 20)
+            if not data:
+                break
+            buffer += data
+            arrived, used = count_publish_packets(buffer)
+            del buffer[:used]
+            if arrived:
+                count += arrived
+                last = time.perf_counter()
+                time.sleep(GATHER)  # let the next ones gather: one wake-up for many messages
+        if pipe in readable:
+            if pipe.recv() == "stop":
+                break
             pipe.send((count, last))
-    client.loop_stop()
+    sock.close()
 
 
 class ArrivalCounter:
@@ -97,6 +152,10 @@ class ArrivalCounter:
         self._process.start()
         if not self._pipe.poll(20) or self._pipe.recv() != "subscribed":
             raise RuntimeError("the MQTT arrival counter did not subscribe")
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid or 0)
 
     def read(self) -> tuple[int, float]:
         """(messages so far, perf_counter of the last one)."""

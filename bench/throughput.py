@@ -231,7 +231,7 @@ def connector_answers(
                 control.wait_for_sensors(meter_keys_known(prefix, size), 120, f"the meter keys of {prefix}*")
                 mapped = map_everything(control)
                 before, _ = counter.settle(10**12, quiet=1.0, timeout=30)  # values of the map itself
-                cpu = CpuMeter({**pids, **{f"load{i}": p for i, p in enumerate(load.pids)}})
+                cpu = CpuMeter({**pids, "subscriber": counter.pid, **{f"load{i}": p for i, p in enumerate(load.pids)}})
                 cpu.start()
                 start, _ = load.start(duration)
                 result = load.results(duration)
@@ -421,8 +421,8 @@ def report_lines(results: dict[str, Any]) -> list[str]:
         "## CPU microseconds per answered message",
         "",
         "| N | configuration | gateway | bridge | rawlogger | mosquitto | connector total | baseline | ratio "
-        "| load generator (connector / baseline) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| load generator (connector / baseline) | MQTT subscriber |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in config["sizes"]:
         b = baseline[str(size)]["cpu_us_per_message"]
@@ -434,7 +434,7 @@ def report_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {size} | {LABELS[key]} | {c['gateway']:.0f} | {c['bridge']:.0f} | {c['rawlogger']:.0f} "
                 f"| {c['mosquitto']:.0f} | {total:.0f} | {b['baseline']:.0f} | {ratio(total, b['baseline'])} "
-                f"| {load_c:.0f} / {load_b:.0f} |"
+                f"| {load_c:.0f} / {load_b:.0f} | {c.get('subscriber', float('nan')):.0f} |"
             )
     many = results.get("many")
     if many:
