@@ -57,7 +57,8 @@ _SNAKE_KEYS: dict[str, str] = {}
 
 
 def _snake_key(key: str) -> str:
-    snake = _SNAKE_KEYS[key] = next(iter(camel_to_snake_case({key: None})))
+    snake: str = next(iter(camel_to_snake_case({key: None})))
+    _SNAKE_KEYS[key] = snake
     return snake
 
 
