@@ -539,6 +539,10 @@ class MqttLink:
         it is held, never confirmed, so whatever caused it is not acknowledged either."""
         return self.client.publish_confirmed(topic, to_json(payload).encode("utf-8"), retain)
 
+    def publish_confirmed_json(self, topic: str, text: str, retain: bool = False) -> int:
+        """:meth:`publish_confirmed` of a payload already encoded as JSON text."""
+        return self.client.publish_confirmed(topic, text.encode("utf-8"), retain)
+
     @property
     def confirmed_serial(self) -> int:
         return self.client.confirmed_serial

@@ -21,7 +21,7 @@ from common.mqtt import MqttLink, MqttMessage, thread_to_loop
 from common.process import run_until_stopped
 from common.settings import BridgeSettings
 from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
-from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object
+from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object, sensor_json
 from processes.bridge.datapoints import SensorValue, join_key
 from processes.bridge.executor import ActuatorExecutor
 
@@ -91,7 +91,9 @@ class Bridge:
         if isinstance(message, Event):
             self._learn_charge_point(message)
             for publication in self.state.apply_event(message):  # QoS 1: the broker confirms each
-                serial = mqtt.publish_confirmed(publication.topic, publication.payload, publication.retain)
+                serial = mqtt.publish_confirmed_json(
+                    publication.topic, sensor_json(publication.payload), publication.retain
+                )
         self.tracker.record(message.run, message.seq, serial)
 
     def _learn_charge_point(self, event: Event) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from common.bus import Event
+from common.mqtt import to_json
 from processes.bridge.datapoints import SensorValue, sensor_values
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,24 @@ class Topics:
         self.available_datapoints = f"{connector_name}/available_datapoints"
         self.datapoint_map = f"{connector_name}/datapoint_map"
         self.raw_message_to_db = f"{connector_name}/raw_message_to_db"
+
+
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps does with a str
+
+
+def sensor_json(payload: dict[str, Any]) -> str:
+    """A sensor value's MQTT payload as JSON text: exactly what ``common.mqtt.to_json`` makes
+    of it, written directly for the usual int, finite float and string values."""
+    value, timestamp = payload["value"], payload["timestamp"]
+    kind = type(value)
+    if type(timestamp) is int:
+        if kind is int:
+            return f'{{"value":{value},"timestamp":{timestamp}}}'
+        if kind is str:
+            return f'{{"value":{_json_string(value)},"timestamp":{timestamp}}}'
+        if kind is float and math.isfinite(value):
+            return f'{{"value":{value!r},"timestamp":{timestamp}}}'
+    return to_json(payload)
 
 
 def _not_json(name: str) -> Any:

@@ -177,6 +177,8 @@ def to_json_number(number: Decimal) -> int | float | None:
 
 def meter_number(raw: object, power: int) -> int | float | None:
     """The numeric value of a sampled value's ``value`` scaled by ``10**power``, or ``None``."""
+    if power == 0 and type(raw) is str and 0 < len(raw) <= 15 and raw.isdigit() and raw.isascii():
+        return int(raw)  # a plain integer (most meter readings): what the exact path gives
     number = parse_decimal(raw)
     if number is None:
         return None
@@ -221,8 +223,28 @@ def _strings(
 # --------------------------------------------------------------------------- meter values
 
 
+#: meter_key's answers by (charge point, connector, measurand, phase, location, unit); bounded.
+_METER_KEYS: dict[tuple[object, ...], tuple[str, int] | None] = {}
+
+
 def meter_key(cp: object, connector: int, sampled: Mapping[Any, Any]) -> tuple[str, int] | None:
-    """``(key, power of ten to scale by)`` of a SampledValue, ``None`` when a field is ill-typed."""
+    """``(key, power of ten to scale by)`` of a SampledValue, ``None`` when a field is ill-typed
+    (remembered: a charge point reports the same few every interval)."""
+    get = sampled.get
+    fields = (cp, connector, get("measurand"), get("phase"), get("location"), get("unit"))
+    try:
+        return _METER_KEYS[fields]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable field (a list where a string belongs): ill-typed
+        return None
+    if len(_METER_KEYS) >= 100_000:
+        _METER_KEYS.clear()
+    located = _METER_KEYS[fields] = _meter_key(cp, connector, sampled)
+    return located
+
+
+def _meter_key(cp: object, connector: int, sampled: Mapping[Any, Any]) -> tuple[str, int] | None:
     ok_measurand, measurand = _optional(sampled.get("measurand"))
     ok_phase, phase = _optional(sampled.get("phase"))
     ok_location, location = _optional(sampled.get("location"))

@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.bus import Event
-from processes.bridge.bemcom import DatapointState, Publication, Topics
-from processes.bridge.datapoints import SensorValue
+from common.mqtt import to_json
+from processes.bridge.bemcom import DatapointState, Publication, Topics, sensor_json
+from processes.bridge.datapoints import SensorValue, meter_number
 
 T0 = 1_790_000_000_000
 
@@ -272,3 +275,34 @@ def test_a_charge_point_inventing_keys_is_capped_and_others_are_not_affected() -
     state.apply_event(transfer("NOISY", 0))  # a known key still gets its values
     state.apply_event(transfer("QUIET", 1))
     assert "QUIET__DataTransfer__V__1" in state.sensors
+
+
+@given(
+    value=st.one_of(
+        st.integers(),
+        st.floats(),
+        st.text(),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(), max_size=3),
+    ),
+    timestamp=st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False)),
+)
+def test_sensor_payloads_written_directly_are_exactly_what_the_json_encoder_writes(value: Any, timestamp: Any) -> None:
+    payload = {"value": value, "timestamp": timestamp}
+    try:
+        expected = to_json(payload)
+    except ValueError:  # NaN or infinity: refused either way, never published
+        with pytest.raises(ValueError):
+            sensor_json(payload)
+        return
+    assert sensor_json(payload) == expected
+
+
+def test_a_meter_reading_as_an_integer_string_keeps_its_exact_value() -> None:
+    assert meter_number("7360", 0) == 7360 and type(meter_number("7360", 0)) is int
+    assert meter_number("0012", 0) == 12
+    assert meter_number("123456789012345678", 0) == 1.2345678901234568e17  # beyond 2**53: a float, as ever
+    assert meter_number("²", 0) is None  # a Unicode digit is not a numeral
+    assert meter_number("16.0", 0) == 16 and type(meter_number("16.0", 0)) is int
+    assert meter_number("7", 3) == 7000
