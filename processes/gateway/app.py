@@ -30,6 +30,7 @@ from common.bus import (
     RawFrame,
     Request,
     pack,
+    send_frames,
     to_dict,
 )
 from common.logs import now_ms
@@ -94,7 +95,7 @@ class Gateway:
     def _send_packed(self, topic: bytes, packed: bytes) -> None:
         # When a subscriber's queue is full, it catches up from the journal.
         with contextlib.suppress(zmq.Again):
-            self._pub.send_multipart([topic, packed], flags=zmq.NOBLOCK)
+            send_frames(self._pub, topic, packed)
 
     def _publish_sequenced(self, message: Event | RawFrame, journal: bool = True) -> None:
         """Journal a message; it is committed, then published, at the end of this event-loop
