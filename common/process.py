@@ -82,14 +82,39 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+#: How much lower the CPU scheduling priority of the bridge and the raw logger is than the
+#: gateway's (``nice``). Charge points wait for the gateway's answers; the bridge works from the
+#: journal, so when the CPU is short it may fall behind for a moment and catch up. Measured with
+#: bench.throughput at N = 100 on 2 cores: answers/s +27%, MQTT deliveries +26%, and every
+#: process less CPU per message (fewer preemptions: each wakes up to larger batches).
+BACKGROUND_NICENESS = 5
+
+
+def lower_priority(niceness: int) -> int:
+    """Lower this process's CPU priority (always allowed, unlike raising it); its new niceness."""
+    try:
+        return os.nice(niceness)
+    except OSError as error:  # a sandbox that forbids even that: run as is
+        logging.getLogger(__name__).warning("Could not lower the CPU priority: %s", error)
+        return os.nice(0)
+
+
 def run_process(
-    process: str, debug: bool, body: Callable[[asyncio.Event], Awaitable[None]], *, fast_loop: bool = False
+    process: str,
+    debug: bool,
+    body: Callable[[asyncio.Event], Awaitable[None]],
+    *,
+    fast_loop: bool = False,
+    background: bool = False,
 ) -> int:
     """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop``. ``fast_loop``:
-    on uvloop (sockets and timers cost a third less CPU there)."""
+    on uvloop (sockets and timers cost a third less CPU there). ``background``: at a lower CPU
+    priority than the gateway (BACKGROUND_NICENESS)."""
     setup(process, debug)
     logging.getLogger(__name__).info("%s %s starting", process, __version__)
     tune_gc()
+    if background:
+        lower_priority(BACKGROUND_NICENESS)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -127,6 +152,7 @@ def run_program(
     build: Callable[[S, zmq.asyncio.Context], Program],
     *,
     fast_loop: bool = False,
+    background: bool = False,
 ) -> int:
     """The common ``main()`` body: a ZeroMQ context, the application built from the settings,
     its log records forwarded to BEMCom, served until SIGTERM; then everything closed."""
@@ -145,4 +171,4 @@ def run_program(
                 close()
             context.term()
 
-    return run_process(process, debug, body, fast_loop=fast_loop)
+    return run_process(process, debug, body, fast_loop=fast_loop, background=background)

@@ -11,7 +11,7 @@ PROCESS = "bridge"
 
 def main() -> int:
     settings = load_settings(PROCESS, load_bridge)
-    return run_program(PROCESS, settings, settings.debug, Bridge, fast_loop=True)
+    return run_program(PROCESS, settings, settings.debug, Bridge, fast_loop=True, background=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ PROCESS = "rawlogger"
 
 def main() -> int:
     settings = load_settings(PROCESS, load_rawlogger)
-    return run_program(PROCESS, settings, settings.debug, RawLogger, fast_loop=True)
+    return run_program(PROCESS, settings, settings.debug, RawLogger, fast_loop=True, background=True)
 
 
 if __name__ == "__main__":

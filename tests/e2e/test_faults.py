@@ -211,3 +211,18 @@ async def reset_after_the_broker_is_back(connector: Connector, observer: Observe
         assert await cp.wait_for_call("Reset") == [{"type": "Soft"}]
         result = await asyncio.to_thread(observer.wait_for, "result/reset")
         assert result["value"] == "Accepted"
+
+
+def niceness(pid: int) -> int:
+    """Field 19 of /proc/<pid>/stat (after the parenthesised command name)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_consumers_yield_the_cpu_to_the_gateway(site: tuple[Broker, Connector, Observer]) -> None:
+    """Charge points wait for the gateway; the bridge and the raw logger work from the journal."""
+    from common.process import BACKGROUND_NICENESS
+
+    _, connector, _ = site
+    pids = wait_until(lambda: len(connector.child_pids()) == 3 and connector.child_pids(), 20, "all three processes")
+    gateway = niceness(pids["gateway"])
+    assert niceness(pids["bridge"]) == niceness(pids["rawlogger"]) == min(19, gateway + BACKGROUND_NICENESS)
