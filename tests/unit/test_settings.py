@@ -417,3 +417,11 @@ def test_connector_name_with_topic_characters_is_rejected(name: str) -> None:
 @pytest.mark.parametrize("name", ["site-1_ocpp", "ocpp.connector", "OCPP Connector"])
 def test_connector_name_accepted(name: str) -> None:
     assert load_bridge({"CONNECTOR_NAME": name}).connector_name == name
+
+
+@pytest.mark.parametrize("loader", MQTT_LOADERS)
+def test_mqtt_max_pending_stays_below_the_16_bit_message_ids(loader: Loader) -> None:
+    assert loader({"MQTT_MAX_PENDING": "50000"}).mqtt.max_pending == 50_000
+    [line] = problems_of(loader, {"MQTT_MAX_PENDING": "60000"})
+    assert line.startswith("MQTT_MAX_PENDING='60000' is invalid")
+    assert "an integer from 10 to 50000" in line
