@@ -140,14 +140,16 @@ class ClosedLoop(asyncio.Protocol):
             if len(buffer) < start + size:
                 return
             opcode = buffer[0] & 0x0F
-            payload = bytes(buffer[start : start + size])
-            del buffer[: start + size]
             if opcode == 0x1:  # an answer (CALLRESULT or CALLERROR): the next call
+                del buffer[: start + size]
                 self.latencies.append(time.perf_counter() - self.sent)
                 self.counter += 1
                 if not self.done.done():
                     self._call()
-            elif opcode == 0x9:  # ping
+                continue
+            payload = bytes(buffer[start : start + size])
+            del buffer[: start + size]
+            if opcode == 0x9:  # ping
                 self.transport.write(client_frame(payload, 0xA))
             elif opcode == 0x8:
                 self.stop(ConnectionError(f"the server closed the connection: {payload!r}"))

@@ -66,8 +66,6 @@ def to_json(payload: Any) -> str:
     return _ENCODER.encode(payload)
 
 
-#: Confirmed publications in flight at most (message ids are 16 bits, shared with paho's own).
-MAX_CONFIRMED_IN_FLIGHT = 60_000
 _PUBLISH_QOS1 = 0x32  # PUBLISH, QoS 1 (MQTT 3.1.1, 3.3.1); | 0x01 retain, | 0x08 DUP
 _PUBACK = 0x40
 MAX_PAYLOAD = 268_435_455 - 65_535 - 4  # the largest remaining length, less topic and id
@@ -143,12 +141,20 @@ class GatheringClient(paho.Client):
         self.out_buffer += buf
         return len(buf)
 
+    def _next_chunk(self) -> bool:
+        """Make sure unread input is at hand: read the next chunk when this one is used up.
+        False when the broker closed the connection; BlockingIOError when nothing came yet."""
+        if self._in_pos < len(self._in_chunk):
+            return True
+        data: bytes = super()._sock_recv(READ_CHUNK)
+        if not data:
+            return False
+        self._in_chunk, self._in_pos = data, 0
+        return True
+
     def _sock_recv(self, bufsize: int) -> bytes:
-        if self._in_pos >= len(self._in_chunk):
-            data: bytes = super()._sock_recv(READ_CHUNK)
-            if not data:
-                return data  # the broker closed the connection
-            self._in_chunk, self._in_pos = data, 0
+        if not self._next_chunk():
+            return b""  # the broker closed the connection
         start = self._in_pos
         chunk = self._in_chunk[start : start + bufsize]
         self._in_pos = start + len(chunk)
@@ -251,16 +257,13 @@ class GatheringClient(paho.Client):
     def _packet_read(self) -> MQTTErrorCode:
         """Runs of PUBACKs for confirmed publications straight from the chunk; paho reads the rest."""
         if self._in_packet["command"] == 0 and self._confirming:
-            if self._in_pos >= len(self._in_chunk):
-                try:
-                    data: bytes = super()._sock_recv(READ_CHUNK)
-                except BlockingIOError:
-                    return MQTTErrorCode.MQTT_ERR_AGAIN
-                except OSError:
+            try:
+                if not self._next_chunk():
                     return MQTTErrorCode.MQTT_ERR_CONN_LOST
-                if not data:
-                    return MQTTErrorCode.MQTT_ERR_CONN_LOST
-                self._in_chunk, self._in_pos = data, 0
+            except BlockingIOError:
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
             chunk, pos = self._in_chunk, self._in_pos
             end = len(chunk) - 3
             start = pos
@@ -542,6 +545,11 @@ class MqttLink:
     def publish_confirmed_json(self, topic: str, text: str, retain: bool = False) -> int:
         """:meth:`publish_confirmed` of a payload already encoded as JSON text."""
         return self.client.publish_confirmed(topic, text.encode("utf-8"), retain)
+
+    @property
+    def last_serial(self) -> int:
+        """The serial of the newest confirmed publication (0 before the first)."""
+        return self.client.last_serial
 
     @property
     def confirmed_serial(self) -> int:

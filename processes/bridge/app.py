@@ -87,7 +87,7 @@ class Bridge:
     async def _on_event(self, message: SequencedMessage) -> None:
         await self.tracker.wait_for_room()
         mqtt = self.mqtt
-        serial = mqtt.client.last_serial
+        serial = mqtt.last_serial
         if isinstance(message, Event):
             self._learn_charge_point(message)
             for publication in self.state.apply_event(message):  # QoS 1: the broker confirms each

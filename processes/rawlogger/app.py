@@ -56,7 +56,7 @@ class RawLogger:
     async def _on_frame(self, message: SequencedMessage) -> None:
         await self.tracker.wait_for_room()
         if self.mqtt is not None:
-            serial = self.mqtt.client.last_serial
+            serial = self.mqtt.last_serial
             if isinstance(message, RawFrame):  # QoS 1: the broker confirms it
                 serial = self.mqtt.publish_confirmed(self.topic, raw_message(message))
             self.tracker.record(message.run, message.seq, serial)

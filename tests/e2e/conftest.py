@@ -1,4 +1,5 @@
-"""Fixtures for end-to-end tests: a real broker, the real connector, an MQTT observer."""
+"""Fixtures for end-to-end tests: the real connector and an MQTT observer (the broker fixture is
+in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.harness import Broker, Connector, Observer
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ import pytest
 from common.mqtt import WRITE_BUFFER_LIMIT, MqttLink, MqttMessage
 from common.settings import MqttSettings
 from tests.support.harness import Broker, Observer
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 def settings(port: int) -> MqttSettings:
@@ -46,6 +37,13 @@ async def until(predicate: Any, seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def connected_link(port: int) -> MqttLink:
+    link = MqttLink(settings(port), "test")
+    link.start()
+    await until(link.connected.is_set, 10, "the connection")
+    return link
 
 
 class Sends:
@@ -162,9 +160,7 @@ def test_a_payload_larger_than_the_write_buffer_and_publications_from_another_th
     try:
 
         async def scenario() -> None:
-            link = MqttLink(settings(broker.port), "test")
-            link.start()
-            await until(link.connected.is_set, 10, "the connection")
+            link = await connected_link(broker.port)
             big = link.publish_confirmed("link/big", "x" * (3 * WRITE_BUFFER_LIMIT))
             after = link.publish_confirmed("link/after", 1)
             infos: list[Any] = []
@@ -239,9 +235,7 @@ def test_publications_written_but_never_confirmed_are_sent_again_after_a_reconne
     try:
 
         async def scenario() -> list[int]:
-            link = MqttLink(settings(broker.port), "test")
-            link.start()
-            await until(link.connected.is_set, 10, "the connection")
+            link = await connected_link(broker.port)
             first = link.publish_confirmed("link/wire", 0)
             await until(lambda: link.confirmed_serial == first, 10, "the first PUBACK")
             process = broker._process
@@ -292,9 +286,7 @@ def test_stop_sends_what_is_buffered_and_disconnects(broker: Broker) -> None:
     try:
 
         async def scenario() -> None:
-            link = MqttLink(settings(broker.port), "test")
-            link.start()
-            await until(link.connected.is_set, 10, "the connection")
+            link = await connected_link(broker.port)
             link.publish("link/last", "words", qos=0)
             link.stop()  # in the same loop iteration as the publication
             assert link.client.socket() is None
