@@ -1,42 +1,39 @@
 """Compiled OCPP 1.6 schemas: the ``ocpp`` library's bundled JSON schemas, compiled once per
-action with fastjsonschema, as a fast first opinion.
+action with jsonschema-rs (Rust, Draft 4), as a fast first opinion.
 
 The library's validators (jsonschema, Draft 4) stay the authority: a payload the compiled
-validator accepts is valid for them too, and one it refuses is handed to them, so that the
-error (and the CallError code the gateway maps from it) is theirs, word for word. Measured:
-about 10 µs instead of 110 µs per MeterValues with 4 sampled values (docs/performance.md).
+validator accepts is valid for them too, and one it refuses (or cannot take at all) is handed
+to them, so that the error (and the CallError code the gateway maps from it) is theirs, word
+for word. tests/unit/test_schemas.py holds the two to the same verdicts on payloads generated
+from every schema used here. Measured: 0.6 µs per MeterValues with 4 sampled values, instead
+of 5.9 µs with fastjsonschema and 110 µs with jsonschema (docs/performance.md).
 
-The compiled validators neither fill in defaults (``use_default=False``: the payload is not
-touched) nor check formats, like the library's (its Draft4Validator has no format checker).
+Like the library's Draft4Validator, the compiled validators check no formats (a ``timestamp``
+that is not a date-time passes both) and do not touch the payload.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
+import jsonschema_rs
 import ocpp
 
 SCHEMAS = Path(ocpp.__file__).resolve().parent / "v16" / "schemas"
-_ANY_FORMAT: dict[str, Callable[[Any], bool]] = {"date-time": lambda _: True, "uri": lambda _: True}
-
-Check = Callable[[Any], Any]
 
 
 @cache
-def compiled(schema_name: str) -> Check | None:
+def compiled(schema_name: str) -> jsonschema_rs.Draft4Validator | None:
     """The compiled validator of ``{schema_name}.json`` (``Authorize``, ``AuthorizeResponse``),
     or None when the library has no such schema."""
     path = SCHEMAS / f"{schema_name}.json"
     if not path.is_file():
         return None
     schema = json.loads(path.read_text(encoding="utf-8-sig"))
-    check: Check = fastjsonschema.compile(schema, formats=_ANY_FORMAT, use_default=False)
-    return check
+    return jsonschema_rs.Draft4Validator(schema, validate_formats=False)
 
 
 def passes(schema_name: str, payload: Any) -> bool:
@@ -45,7 +42,6 @@ def passes(schema_name: str, payload: Any) -> bool:
     if check is None:
         return False
     try:
-        check(payload)
-    except fastjsonschema.JsonSchemaException:
+        return check.is_valid(payload)
+    except Exception:  # a value it cannot take (ValueError): jsonschema decides
         return False
-    return True
