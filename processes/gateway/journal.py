@@ -25,16 +25,25 @@ from common.bus import STREAMS, pack, unpack
 
 log = logging.getLogger(__name__)
 
+#: One table per stream whose rowid is the position: an append touches one B-tree (the
+#: earlier single table with two indexes cost twice as much per message, docs/performance.md).
+#: ``runs`` maps a run's sequence numbers to positions: within a run, positions and sequence
+#: numbers of a stream advance together (every message of a stream is journaled, or, raw frames
+#: without SEND_RAW_MESSAGE_TO_DB, none), so ``pos = first_pos + seq - first_seq``.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    stream TEXT NOT NULL,
-    pos INTEGER NOT NULL,
-    run TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    PRIMARY KEY (stream, pos)
+CREATE TABLE IF NOT EXISTS journal_event (
+    pos INTEGER PRIMARY KEY, run TEXT NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS journal_run_seq ON journal (stream, run, seq);
+CREATE TABLE IF NOT EXISTS journal_raw (
+    pos INTEGER PRIMARY KEY, run TEXT NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    stream TEXT NOT NULL,
+    run TEXT NOT NULL,
+    first_pos INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    PRIMARY KEY (stream, run)
+);
 CREATE TABLE IF NOT EXISTS cursors (
     consumer TEXT NOT NULL,
     stream TEXT NOT NULL,
@@ -42,9 +51,31 @@ CREATE TABLE IF NOT EXISTS cursors (
     PRIMARY KEY (consumer, stream)
 );
 """
+TABLES = {stream: f"journal_{stream}" for stream in STREAMS}
 
 #: Deleting old entries every so many appends keeps the cost of trimming off the hot path.
 TRIM_EVERY = 500
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Moves a journal of connector 0.5 and earlier (one ``journal`` table for both streams,
+    indexed by stream and position and by stream, run and sequence number) into the tables of
+    :data:`SCHEMA`, in one transaction: what consumers had not yet acknowledged survives an upgrade."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'").fetchone() is None:
+        return
+    with db:
+        db.execute("BEGIN")
+        for stream, table in TABLES.items():
+            db.execute(
+                f"INSERT INTO {table} (pos, run, seq, body) SELECT pos, run, seq, body FROM journal WHERE stream = ?",
+                (stream,),
+            )
+        db.execute(
+            "INSERT OR IGNORE INTO runs (stream, run, first_pos, first_seq)"
+            " SELECT stream, run, MIN(pos), MIN(seq) FROM journal GROUP BY stream, run"
+        )
+        db.execute("DROP TABLE journal")
+    log.info("Journal moved to the one-table-per-stream layout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +94,17 @@ class Journal:
         self.run = run
         self._max = max_per_stream
         self._db.executescript(SCHEMA)
+        migrate(self._db)
         self._heads: dict[str, int] = dict.fromkeys(STREAMS, 0)
         self._positions = {stream: self._last_position(stream) for stream in STREAMS}
         self._appends = 0
-        self._pending: list[tuple[str, int, str, int, bytes]] = []
+        #: Rows (pos, run, seq, body) of each stream waiting for the next commit.
+        self._pending: dict[str, list[tuple[int, str, int, bytes]]] = {stream: [] for stream in STREAMS}
+        self._uncommitted = 0
+        #: (stream, run) -> (first position, first sequence number); this run's are added at
+        #: its first append of the stream, the others read on demand.
+        self._runs: dict[tuple[str, str], tuple[int, int]] = {}
+        self._new_runs: list[tuple[str, str, int, int]] = []
         self.dropped: dict[str, int] = dict.fromkeys(STREAMS, 0)
 
     def next_seq(self, stream: str) -> int:
@@ -78,51 +116,86 @@ class Journal:
         return dict(self._heads)
 
     def _last_position(self, stream: str) -> int:
-        row = self._db.execute("SELECT MAX(pos) FROM journal WHERE stream = ?", (stream,)).fetchone()
+        row = self._db.execute(f"SELECT MAX(pos) FROM {TABLES[stream]}").fetchone()
         return 0 if row[0] is None else int(row[0])
 
     def append(self, stream: str, seq: int, body: dict[str, Any]) -> bytes:
         """Add a message to the next commit (see :meth:`commit`); returns its packed body."""
         packed = pack(body)
-        self._positions[stream] += 1
-        self._pending.append((stream, self._positions[stream], self.run, seq, packed))
+        position = self._positions[stream] + 1
+        self._positions[stream] = position
+        if (stream, self.run) not in self._runs:
+            self._runs[stream, self.run] = (position, seq)
+            self._new_runs.append((stream, self.run, position, seq))
+        self._pending[stream].append((position, self.run, seq, packed))
+        self._uncommitted += 1
         return packed
 
     @property
     def uncommitted(self) -> int:
-        return len(self._pending)
+        return self._uncommitted
 
     def commit(self) -> None:
         """Write every appended message in one transaction. The gateway commits before it sends
         anything that depends on them (answers, frames, bus messages), so grouping the messages
         of one event-loop iteration into one commit keeps the rule: committed before answered."""
-        pending = self._pending
-        if not pending:
+        count = self._uncommitted
+        if not count:
             return
-        self._pending = []
+        pending, new_runs = self._pending, self._new_runs
+        self._pending = {stream: [] for stream in STREAMS}
+        self._new_runs = []
+        self._uncommitted = 0
         with self._db:  # BEGIN ... COMMIT (ROLLBACK on error)
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO journal (stream, pos, run, seq, body) VALUES (?, ?, ?, ?, ?)", pending)
+            if new_runs:
+                self._db.executemany(
+                    "INSERT INTO runs (stream, run, first_pos, first_seq) VALUES (?, ?, ?, ?)", new_runs
+                )
+            for stream, rows in pending.items():
+                if rows:
+                    self._db.executemany(
+                        f"INSERT INTO {TABLES[stream]} (pos, run, seq, body) VALUES (?, ?, ?, ?)", rows
+                    )
         before = self._appends
-        self._appends += len(pending)
+        self._appends += count
         if self._appends // TRIM_EVERY != before // TRIM_EVERY:
             self.trim()
 
+    def _first(self, stream: str, run: str) -> tuple[int, int] | None:
+        """(first position, first sequence number) of ``run`` in ``stream``, if it journaled any."""
+        first = self._runs.get((stream, run))
+        if first is None:
+            row = self._db.execute(
+                "SELECT first_pos, first_seq FROM runs WHERE stream = ? AND run = ?", (stream, run)
+            ).fetchone()
+            if row is None:
+                return None
+            first = self._runs[stream, run] = (int(row[0]), int(row[1]))
+        return first
+
     def _position(self, stream: str, run: str, seq: int) -> int | None:
-        row = self._db.execute(
-            "SELECT pos FROM journal WHERE stream = ? AND run = ? AND seq = ?", (stream, run, seq)
-        ).fetchone()
-        return None if row is None else int(row[0])
+        """Journal position of ``(run, seq)``, or None when it is not (or no longer) there."""
+        first = self._first(stream, run)
+        if first is None:
+            return None
+        position = first[0] + seq - first[1]
+        row = self._db.execute(f"SELECT run, seq FROM {TABLES[stream]} WHERE pos = ?", (position,)).fetchone()
+        return position if row is not None and row[0] == run and row[1] == seq else None
 
     def _resume(self, stream: str, run: str, after: int) -> tuple[int, bool] | None:
         """(journal position just before what follows ``(run, after)``, whether some of what
         follows was deleted), or None when the journal does not know that position."""
+        first = self._first(stream, run)
+        if first is None:
+            return None
+        following = max(first[0] + after + 1 - first[1], first[0])
         row = self._db.execute(
-            "SELECT pos, seq FROM journal WHERE stream = ? AND run = ? AND seq > ? ORDER BY seq LIMIT 1",
-            (stream, run, after),
+            f"SELECT pos, run, seq FROM {TABLES[stream]} WHERE pos >= ? ORDER BY pos LIMIT 1",
+            (following,),
         ).fetchone()
-        if row is not None:
-            return int(row[0]) - 1, int(row[1]) > after + 1
+        if row is not None and row[1] == run:
+            return int(row[0]) - 1, int(row[2]) > after + 1
         position = self._position(stream, run, after)  # the run ended there
         return None if position is None else (position, False)
 
@@ -139,7 +212,8 @@ class Journal:
         resume = self._resume(stream, run, after) if run is not None else None
         position, lost = resume if resume is not None else (self.cursor(consumer, stream), False)
         rows = self._db.execute(
-            "SELECT pos, body FROM journal WHERE stream = ? AND pos > ? ORDER BY pos LIMIT ?", (stream, position, limit)
+            f"SELECT pos, body FROM {TABLES[stream]} WHERE pos > ? ORDER BY pos LIMIT ?",
+            (position, limit),
         ).fetchall()
         lost = lost or (bool(rows) and rows[0][0] > position + 1)
         return Replay([body for _, body in rows], lost)
@@ -156,7 +230,7 @@ class Journal:
         )
 
     def trim(self) -> None:
-        for stream in STREAMS:
+        for stream, table in TABLES.items():
             keep_from = self._positions[stream] - self._max
             if keep_from <= 0:
                 continue
@@ -165,12 +239,10 @@ class Journal:
             unread = 0
             if slowest < keep_from:
                 unread = self._db.execute(
-                    "SELECT COUNT(*) FROM journal WHERE stream = ? AND pos > ? AND pos <= ?",
-                    (stream, slowest, keep_from),
+                    f"SELECT COUNT(*) FROM {table} WHERE pos > ? AND pos <= ?",
+                    (slowest, keep_from),
                 ).fetchone()[0]
-            deleted = self._db.execute(
-                "DELETE FROM journal WHERE stream = ? AND pos <= ?", (stream, keep_from)
-            ).rowcount
+            deleted = self._db.execute(f"DELETE FROM {table} WHERE pos <= ?", (keep_from,)).rowcount
             if unread:
                 self.dropped[stream] += unread
                 log.error(

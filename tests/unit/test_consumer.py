@@ -147,7 +147,7 @@ def test_an_undecodable_journal_entry_is_skipped_not_stalled_on(tmp_path: Path) 
     async def scenario(gateway: Gateway, start: Any, handled: list[int]) -> None:
         emit(gateway, 10)
         await asyncio.sleep(0.1)
-        gateway.store.db.execute("UPDATE journal SET body = x'c1' WHERE stream = 'event' AND seq = 5")
+        gateway.store.db.execute("UPDATE journal_event SET body = x'c1' WHERE seq = 5")
         await start()
         await until(lambda: len(handled) >= 9)
         emit(gateway, 1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from common.bus import EVENT_STREAM, RAW_STREAM
+from common.bus import EVENT_STREAM, RAW_STREAM, pack
 from processes.gateway.journal import TRIM_EVERY, Journal
 
 
@@ -267,7 +267,66 @@ def test_appended_entries_wait_for_the_commit(db: sqlite3.Connection) -> None:
     journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"seq": 1})
     journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"seq": 2})
     assert journal.uncommitted == 2
-    assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM journal_event").fetchone()[0] == 0
     journal.commit()  # one transaction for both
     assert journal.uncommitted == 0
-    assert db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM journal_event").fetchone()[0] == 2
+
+
+def test_positions_and_sequence_numbers_advance_together_in_each_run(db: sqlite3.Connection) -> None:
+    """What the run table's arithmetic (pos = first_pos + seq - first_seq) relies on, across
+    runs, streams and a commit that failed (its messages are lost, their numbers used up)."""
+    first = Journal(db, "run-A", max_per_stream=1000)
+    publish(first, EVENT_STREAM, 3)
+    publish(first, RAW_STREAM, 2)
+    second = Journal(db, "run-B", max_per_stream=1000)
+    publish(second, EVENT_STREAM, 2)
+    second.append(EVENT_STREAM, second.next_seq(EVENT_STREAM), {"seq": 3})
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON journal_event BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        second.commit()
+    db.execute("DROP TRIGGER refuse")
+    publish(second, EVENT_STREAM, 2)
+    rows = db.execute("SELECT pos, run, seq FROM journal_event ORDER BY pos").fetchall()
+    assert rows == [(1, "run-A", 1), (2, "run-A", 2), (3, "run-A", 3), (4, "run-B", 1), (5, "run-B", 2),
+                    (7, "run-B", 4), (8, "run-B", 5)]  # fmt: skip
+    assert {pos - seq for pos, run, seq in rows if run == "run-B"} == {3}
+    replay = second.read(EVENT_STREAM, "bridge", "run-B", 2, 10)
+    assert positions(replay.messages) == [("run-B", 4), ("run-B", 5)] and replay.lost is True
+    second.ack("bridge", EVENT_STREAM, "run-B", 4)
+    assert second.cursors() == {"bridge/event": 7}
+
+
+def test_a_journal_of_the_earlier_layout_is_moved_over_with_its_cursors(db: sqlite3.Connection) -> None:
+    """Connector 0.5 kept both streams in one ``journal`` table; an upgrade loses nothing."""
+    db.executescript(
+        """
+        CREATE TABLE journal (stream TEXT NOT NULL, pos INTEGER NOT NULL, run TEXT NOT NULL, seq INTEGER NOT NULL,
+                              body BLOB NOT NULL, PRIMARY KEY (stream, pos));
+        CREATE UNIQUE INDEX journal_run_seq ON journal (stream, run, seq);
+        CREATE TABLE cursors (consumer TEXT NOT NULL, stream TEXT NOT NULL, pos INTEGER NOT NULL,
+                              PRIMARY KEY (consumer, stream));
+        """
+    )
+    old = [
+        ("event", pos, "run-A", pos - 2, pack({"run": "run-A", "seq": pos - 2})) for pos in range(3, 7)
+    ]  # 1-2 trimmed
+    old += [("event", pos, "run-B", pos - 6, pack({"run": "run-B", "seq": pos - 6})) for pos in range(7, 10)]
+    old += [("raw", pos, "run-B", pos, pack({"run": "run-B", "seq": pos})) for pos in range(1, 3)]
+    db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", old)
+    db.execute("INSERT INTO cursors VALUES ('bridge', 'event', 5)")  # had run-A seq 3
+    journal = Journal(db, "run-C", max_per_stream=1000)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'journal'").fetchone() is None
+    assert positions(journal.read(EVENT_STREAM, "bridge", None, 0, 10).messages) == [
+        ("run-A", 4), ("run-B", 1), ("run-B", 2), ("run-B", 3)
+    ]  # fmt: skip
+    assert positions(journal.read(EVENT_STREAM, "bridge", "run-B", 1, 10).messages) == [("run-B", 2), ("run-B", 3)]
+    assert positions(journal.read(RAW_STREAM, "rawlogger", "run-B", 1, 10).messages) == [("run-B", 2)]
+    journal.ack("bridge", EVENT_STREAM, "run-A", 4)
+    assert journal.cursors() == {"bridge/event": 6}
+    seq = journal.next_seq(EVENT_STREAM)
+    journal.append(EVENT_STREAM, seq, {"run": "run-C", "seq": seq})
+    journal.commit()
+    assert positions(journal.read(EVENT_STREAM, "bridge", "run-B", 3, 10).messages) == [("run-C", 1)]
+    Journal(db, "run-D", max_per_stream=1000)  # opening it again moves nothing twice
+    assert db.execute("SELECT COUNT(*) FROM journal_event").fetchone()[0] == 8
