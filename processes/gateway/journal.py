@@ -60,22 +60,26 @@ TRIM_EVERY = 500
 def migrate(db: sqlite3.Connection) -> None:
     """Moves a journal of connector 0.5 and earlier (one ``journal`` table for both streams,
     indexed by stream and position and by stream, run and sequence number) into the tables of
-    :data:`SCHEMA`, in one transaction: what consumers had not yet acknowledged survives an upgrade."""
+    :data:`SCHEMA`, in one transaction: what consumers had not yet acknowledged survives an
+    upgrade. Positions already taken in the new tables (an upgrade, a downgrade, an upgrade
+    again) keep what they hold."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'").fetchone() is None:
         return
+    moved = 0
     with db:
         db.execute("BEGIN")
         for stream, table in TABLES.items():
-            db.execute(
-                f"INSERT INTO {table} (pos, run, seq, body) SELECT pos, run, seq, body FROM journal WHERE stream = ?",
+            moved += db.execute(
+                f"INSERT OR IGNORE INTO {table} (pos, run, seq, body)"
+                " SELECT pos, run, seq, body FROM journal WHERE stream = ?",
                 (stream,),
-            )
+            ).rowcount
         db.execute(
             "INSERT OR IGNORE INTO runs (stream, run, first_pos, first_seq)"
             " SELECT stream, run, MIN(pos), MIN(seq) FROM journal GROUP BY stream, run"
         )
         db.execute("DROP TABLE journal")
-    log.info("Journal moved to the one-table-per-stream layout")
+    log.info("Journal moved to one table per stream (%d messages)", moved)
 
 
 @dataclass(frozen=True, slots=True)
