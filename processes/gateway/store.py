@@ -29,6 +29,10 @@ CREATE INDEX IF NOT EXISTS transactions_active ON transactions (charge_point, co
 #: averaged more than one transaction a second). Stays below 2**31 until 2088.
 ID_EPOCH = 1_600_000_000
 
+#: Transactions remembered by (charge point, id) for MeterValues, which name theirs in every
+#: message while charging (a query cost more than the rest of the handler).
+FOUND_CACHE_SIZE = 20_000
+
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
@@ -48,6 +52,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        #: What find() returns never changes once a transaction exists (its stop is not part of it).
+        self._found: dict[tuple[str, int], Transaction] = {}
         if self._db.execute("SELECT COUNT(*) FROM sqlite_sequence WHERE name='transactions'").fetchone()[0] == 0:
             seed = max(0, int(time.time()) - ID_EPOCH)
             self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('transactions', ?)", (seed,))
@@ -81,12 +87,20 @@ class Store:
         return int(cursor.lastrowid or 0)
 
     def find(self, charge_point: str, transaction_id: int) -> Transaction | None:
+        found = self._found.get((charge_point, transaction_id))
+        if found is not None:
+            return found
         row = self._db.execute(
             "SELECT id, charge_point, connector, id_tag, meter_start FROM transactions"
             " WHERE id = ? AND charge_point = ?",
             (transaction_id, charge_point),
         ).fetchone()
-        return Transaction(*row) if row else None
+        if row is None:
+            return None  # not remembered: it may yet be started
+        if len(self._found) >= FOUND_CACHE_SIZE:
+            self._found.clear()
+        found = self._found[charge_point, transaction_id] = Transaction(*row)
+        return found
 
     def stop_transaction(
         self, charge_point: str, transaction_id: int, meter_stop: int, stopped_at: str

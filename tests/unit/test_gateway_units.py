@@ -193,6 +193,26 @@ def test_find_is_per_charge_point(store: Store) -> None:
     assert store.find("CP.1", transaction_id + 1) is None
 
 
+def test_find_remembers_transactions_not_their_absence(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import processes.gateway.store as store_module
+
+    monkeypatch.setattr(store_module, "FOUND_CACHE_SIZE", 3)
+    unknown = ID_EPOCH  # below every id the clock-seeded sequence hands out
+    assert store.find("CP_1", unknown) is None
+    store.db.execute(
+        "INSERT INTO transactions (id, charge_point, connector, id_tag, meter_start, started_at)"
+        " VALUES (?, 'CP_1', 3, 'LATE', 7, ?)",
+        (unknown, STARTED),
+    )
+    assert store.find("CP_1", unknown) == Transaction(unknown, "CP_1", 3, "LATE", 7)  # its absence was not kept
+    ids = [store.start_transaction("CP_1", 1, f"TAG_{n}", n, STARTED) for n in range(5)]
+    expected = [Transaction(tid, "CP_1", 1, f"TAG_{n}", n) for n, tid in enumerate(ids)]
+    assert [store.find("CP_1", tid) for tid in ids] == expected
+    store.stop_transaction("CP_1", ids[-1], 99, STOPPED)  # superseding and stopping change none of it
+    assert [store.find("CP_1", tid) for tid in ids] == expected
+    assert len(store._found) <= 3  # bounded
+
+
 def test_active_transaction(store: Store) -> None:
     assert store.active_transaction("CP_1", 1) is None
     first = store.start_transaction("CP_1", 1, "TAG_1", 0, STARTED)
