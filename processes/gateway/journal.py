@@ -150,17 +150,23 @@ class Journal:
         self._pending = {stream: [] for stream in STREAMS}
         self._new_runs = []
         self._uncommitted = 0
-        with self._db:  # BEGIN ... COMMIT (ROLLBACK on error)
-            self._db.execute("BEGIN")
-            if new_runs:
-                self._db.executemany(
-                    "INSERT INTO runs (stream, run, first_pos, first_seq) VALUES (?, ?, ?, ?)", new_runs
-                )
-            for stream, rows in pending.items():
-                if rows:
+        try:
+            with self._db:  # BEGIN ... COMMIT (ROLLBACK on error)
+                self._db.execute("BEGIN")
+                if new_runs:
                     self._db.executemany(
-                        f"INSERT INTO {TABLES[stream]} (pos, run, seq, body) VALUES (?, ?, ?, ?)", rows
+                        "INSERT INTO runs (stream, run, first_pos, first_seq) VALUES (?, ?, ?, ?)", new_runs
                     )
+                for stream, rows in pending.items():
+                    if rows:
+                        self._db.executemany(
+                            f"INSERT INTO {TABLES[stream]} (pos, run, seq, body) VALUES (?, ?, ?, ?)", rows
+                        )
+        except BaseException:
+            # The messages are lost (nothing of them was answered or published), their numbers
+            # used up; the run's first numbers still place the messages that follow.
+            self._new_runs = new_runs + self._new_runs
+            raise
         before = self._appends
         self._appends += count
         if self._appends // TRIM_EVERY != before // TRIM_EVERY:

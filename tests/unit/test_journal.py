@@ -330,3 +330,18 @@ def test_a_journal_of_the_earlier_layout_is_moved_over_with_its_cursors(db: sqli
     assert positions(journal.read(EVENT_STREAM, "bridge", "run-B", 3, 10).messages) == [("run-C", 1)]
     Journal(db, "run-D", max_per_stream=1000)  # opening it again moves nothing twice
     assert db.execute("SELECT COUNT(*) FROM journal_event").fetchone()[0] == 8
+
+
+def test_a_run_whose_first_commit_failed_is_still_found_after_a_restart(db: sqlite3.Connection) -> None:
+    journal = Journal(db, "run-A", max_per_stream=1000)
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON journal_event BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"run": "run-A", "seq": 1})
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.commit()
+    db.execute("DROP TRIGGER refuse")
+    publish(journal, EVENT_STREAM, 3)  # seq 2, 3, 4
+    restarted = Journal(db, "run-B", max_per_stream=1000)  # nothing of run-A in memory
+    replay = restarted.read(EVENT_STREAM, "bridge", "run-A", 2, 10)
+    assert positions(replay.messages) == [("run-A", 3), ("run-A", 4)] and replay.lost is False
+    restarted.ack("bridge", EVENT_STREAM, "run-A", 3)
+    assert restarted.cursors() == {"bridge/event": 3}
