@@ -68,6 +68,13 @@ class CommandServer:
     async def _answer(self, identity: bytes, data: bytes) -> None:
         reply = await self.dispatch(data)
         try:
-            await self._socket.send_multipart([identity, encode_reply(reply)], flags=zmq.NOBLOCK)
+            encoded = encode_reply(reply)
+        except (TypeError, ValueError) as error:  # e.g. a charge point's answer holding a lone surrogate
+            log.warning("The reply to %s cannot be encoded: %s", reply.id, error)
+            encoded = encode_reply(
+                Reply.failure(reply.id, ErrorCode.INTERNAL_ERROR, f"the reply cannot be encoded: {error}"[:200])
+            )
+        try:
+            await self._socket.send_multipart([identity, encoded], flags=zmq.NOBLOCK)
         except zmq.ZMQError as error:
             log.warning("Could not send the reply to %s: %s", reply.id, error)

@@ -108,9 +108,12 @@ def _loads(raw: str) -> Any:
 
 
 class ParsedCall(Call):
-    """A CALL read from a frame, knowing whether the frame holds an integer beyond 64 bits."""
+    """A CALL read from a frame, knowing whether the frame holds an integer beyond 64 bits and
+    whether it holds a ``\\u`` escape (the only way a lone surrogate gets into a string: the
+    frame's text itself is UTF-8)."""
 
     huge_integer = True
+    escapes = True
 
 
 #: The start of a CALL, to read the message id of a frame that is not valid JSON as a whole.
@@ -145,6 +148,7 @@ def parse_frame(raw: str | bytes) -> Inbound:
         call = _call(frame)
         if isinstance(call, ParsedCall):
             call.huge_integer = _huge_integer
+            call.escapes = "\\u" in text
         return call
     if type_id == CALLRESULT:
         return _call_result(frame)
@@ -228,6 +232,10 @@ def check_call(call: Call, handled: Collection[str]) -> Rejected | None:
         problem = f"{action} payload fails the OCPP 1.6 schema at {_path(error)}: {error.message}"
     elif getattr(call, "huge_integer", True) and _has_huge_integer(call.payload):
         code, problem = "PropertyConstraintViolation", f"{action} payload holds an integer beyond 64 bits"
+    elif getattr(call, "escapes", True) and _has_lone_surrogate(call.payload):
+        # A \ud800-\udfff escape not part of a pair: no Unicode text, so nothing can store or
+        # forward it (UTF-8 has no encoding for it).
+        code, problem = "FormationViolation", f"{action} payload holds a lone surrogate (\\ud800-\\udfff), not text"
     else:
         return None
     problem = problem[:_DESCRIPTION_LENGTH]
@@ -246,6 +254,20 @@ def _has_huge_integer(value: Any) -> bool:
         return any(_has_huge_integer(item) for item in value.values())
     if isinstance(value, list):
         return any(_has_huge_integer(item) for item in value)
+    return False
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Schema-valid payloads are a few levels deep, so recursion is bounded here."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
     return False
 
 

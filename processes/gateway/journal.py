@@ -62,7 +62,9 @@ def migrate(db: sqlite3.Connection) -> None:
     indexed by stream and position and by stream, run and sequence number) into the tables of
     :data:`SCHEMA`, in one transaction: what consumers had not yet acknowledged survives an
     upgrade. Positions already taken in the new tables (an upgrade, a downgrade, an upgrade
-    again) keep what they hold."""
+    again) keep what they hold. A run whose positions and sequence numbers did not advance
+    together (0.5 could skip a sequence number without a position) gets no entry in ``runs``:
+    consumers resume in it from their acknowledged position instead."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'").fetchone() is None:
         return
     moved = 0
@@ -74,10 +76,13 @@ def migrate(db: sqlite3.Connection) -> None:
                 " SELECT pos, run, seq, body FROM journal WHERE stream = ?",
                 (stream,),
             ).rowcount
-        db.execute(
-            "INSERT OR IGNORE INTO runs (stream, run, first_pos, first_seq)"
-            " SELECT stream, run, MIN(pos), MIN(seq) FROM journal GROUP BY stream, run"
-        )
+            db.execute(
+                f"INSERT OR IGNORE INTO runs (stream, run, first_pos, first_seq)"
+                f" SELECT ?, run, MIN(pos), MIN(seq) FROM {table}"
+                " WHERE run IN (SELECT run FROM journal WHERE stream = ?)"
+                " GROUP BY run HAVING MIN(pos - seq) = MAX(pos - seq)",
+                (stream, stream),
+            )
         db.execute("DROP TABLE journal")
     log.info("Journal moved to one table per stream (%d messages)", moved)
 
@@ -124,13 +129,19 @@ class Journal:
         return 0 if row[0] is None else int(row[0])
 
     def append(self, stream: str, seq: int, body: dict[str, Any]) -> bytes:
-        """Add a message to the next commit (see :meth:`commit`); returns its packed body."""
+        """Add a message to the next commit (see :meth:`commit`); returns its packed body.
+
+        Its position follows from its sequence number (the run's first position plus the
+        distance from the run's first sequence number): a sequence number that never got this
+        far (a body that cannot be packed, a commit that failed) leaves a hole in both, never
+        a shift between them."""
+        first = self._runs.get((stream, self.run))
+        if first is None:
+            first = self._runs[stream, self.run] = (self._positions[stream] + 1, seq)
+            self._new_runs.append((stream, self.run, *first))
+        position = first[0] + seq - first[1]
+        self._positions[stream] = max(self._positions[stream], position)
         packed = pack(body)
-        position = self._positions[stream] + 1
-        self._positions[stream] = position
-        if (stream, self.run) not in self._runs:
-            self._runs[stream, self.run] = (position, seq)
-            self._new_runs.append((stream, self.run, position, seq))
         self._pending[stream].append((position, self.run, seq, packed))
         self._uncommitted += 1
         return packed

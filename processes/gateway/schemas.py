@@ -43,5 +43,7 @@ def passes(schema_name: str, payload: Any) -> bool:
         return False
     try:
         return check.is_valid(payload)
-    except Exception:  # a value it cannot take (ValueError): jsonschema decides
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # a value it cannot take (ValueError), even a Rust panic: jsonschema decides
         return False

@@ -130,6 +130,7 @@ field_values = (
     st.text(max_size=25)
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.sampled_from(["Available", "NoError", "Charging", "2024-01-01T00:00:00Z", "Bogus"])
+    | st.sampled_from(["\ud800", "a\udfffb", "\U0001f600", "\ud83d"])  # lone surrogates: \u escapes in the frame
     | json_values
 )
 payloads = st.dictionaries(st.sampled_from(FIELDS), field_values, max_size=6) | json_values
@@ -292,3 +293,25 @@ def test_integers_beyond_64_bits_are_refused_whatever_the_shortcut(
     else:
         assert rejected is not None and rejected.reply is not None
         assert json.loads(rejected.reply)[2] == answered
+
+
+@pytest.mark.parametrize(
+    ("id_tag", "answered"),
+    [
+        ("\\ud800", "FormationViolation"),  # a lone surrogate: no text, nothing could store it
+        ("x\\uDFFFy", "FormationViolation"),
+        ("\\ud83d\\ude00", None),  # a pair: one character, fine
+        ("\\u00e9t\\u00e9", None),  # other escapes, fine
+        ("ud800", None),
+    ],
+)
+def test_lone_surrogates_are_refused_as_not_text(id_tag: str, answered: str | None) -> None:
+    with recorded_logs() as logs:
+        replies, sink = route([f'[2,"m1","Authorize",{{"idTag":"{id_tag}"}}]'])
+    [reply] = replies
+    assert_well_formed(reply)
+    if answered is None:
+        assert reply[0] == 3 and len(sink.events) == 1
+    else:
+        assert reply[0] == 4 and reply[2] == answered and "lone surrogate" in reply[3]
+        assert sink.events == [] and not logs.at_least(logging.ERROR)

@@ -345,3 +345,49 @@ def test_a_run_whose_first_commit_failed_is_still_found_after_a_restart(db: sqli
     assert positions(replay.messages) == [("run-A", 3), ("run-A", 4)] and replay.lost is False
     restarted.ack("bridge", EVENT_STREAM, "run-A", 3)
     assert restarted.cursors() == {"bridge/event": 3}
+
+
+def test_a_body_that_cannot_be_packed_leaves_a_hole_not_a_shift(db: sqlite3.Connection) -> None:
+    """A lone surrogate has no UTF-8: msgpack refuses it after the sequence number was taken."""
+    journal = Journal(db, "run-A", max_per_stream=1000)
+    publish(journal, EVENT_STREAM, 2)
+    with pytest.raises(UnicodeEncodeError):
+        journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"idTag": "\ud800"})
+    publish(journal, EVENT_STREAM, 2)  # seq 4, 5
+    assert db.execute("SELECT pos, seq FROM journal_event ORDER BY pos").fetchall() == [(1, 1), (2, 2), (4, 4), (5, 5)]
+    journal.ack("bridge", EVENT_STREAM, "run-A", 4)
+    assert journal.cursors() == {"bridge/event": 4}
+    replay = journal.read(EVENT_STREAM, "bridge", "run-A", 4, 10)
+    assert positions(replay.messages) == [("run-A", 5)] and replay.lost is False
+
+
+def test_migration_leaves_out_runs_whose_numbers_drifted_and_positions_taken(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE journal (stream TEXT NOT NULL, pos INTEGER NOT NULL, run TEXT NOT NULL, seq INTEGER NOT NULL,
+                              body BLOB NOT NULL, PRIMARY KEY (stream, pos));
+        """
+    )
+    drifted = [(1, 1), (2, 2), (3, 4), (4, 5)]  # 0.5 took seq 3 without a position
+    rows = [("event", pos, "run-A", seq, pack({"run": "run-A", "seq": seq})) for pos, seq in drifted]
+    rows += [("event", pos, "run-B", pos - 4, pack({"run": "run-B", "seq": pos - 4})) for pos in range(5, 8)]
+    db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", rows)
+    Journal(db, "run-C", max_per_stream=1000).commit()  # moves it
+    assert db.execute("SELECT stream, run, first_pos, first_seq FROM runs").fetchall() == [("event", "run-B", 5, 1)]
+    journal = Journal(db, "run-D", max_per_stream=1000)
+    # in the drifted run a consumer resumes from its acknowledged position (none: the beginning)
+    assert seqs_of(journal.read(EVENT_STREAM, "bridge", "run-A", 4, 10).messages) == [1, 2, 4, 5, 1, 2, 3]
+    assert positions(journal.read(EVENT_STREAM, "bridge", "run-B", 1, 10).messages) == [("run-B", 2), ("run-B", 3)]
+
+    # an older journal again (a downgrade, then this version once more): positions taken keep what they hold
+    db.execute("CREATE TABLE journal (stream TEXT, pos INTEGER, run TEXT, seq INTEGER, body BLOB)")
+    db.executemany(
+        "INSERT INTO journal VALUES ('event', ?, 'run-E', ?, ?)",
+        [(pos, pos, pack({"run": "run-E", "seq": pos})) for pos in (6, 7, 8)],
+    )
+    journal = Journal(db, "run-F", max_per_stream=1000)
+    assert db.execute("SELECT run, seq FROM journal_event WHERE pos IN (6, 7, 8) ORDER BY pos").fetchall() == [
+        ("run-B", 2), ("run-B", 3), ("run-E", 8)
+    ]  # fmt: skip
+    assert db.execute("SELECT first_pos, first_seq FROM runs WHERE run = 'run-E'").fetchone() == (8, 8)
+    assert positions(journal.read(EVENT_STREAM, "bridge", "run-E", 7, 10).messages) == [("run-E", 8)]

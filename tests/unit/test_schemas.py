@@ -133,5 +133,10 @@ def test_unknown_schemas_and_unconvertible_values_defer_to_the_library() -> None
     for _ in range(50_000):
         nested = [nested]
     assert passes("DataTransfer", {"vendorId": "v", "data": nested}) is False  # not a string, however deep
-    assert passes("DataTransfer", {"vendorId": object()}) is False  # the compiled check raises on it
+    unconvertible = {"vendorId": object()}
+    check = compiled("DataTransfer")
+    assert check is not None
+    with pytest.raises(ValueError):
+        check.is_valid(unconvertible)
+    assert passes("DataTransfer", unconvertible) is False  # no exception: jsonschema decides
     assert passes("Heartbeat", {}) is True
