@@ -133,6 +133,12 @@ class GatheringClient(paho.Client):
         sock.settimeout(self._connect_timeout)
         return sock
 
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        if isinstance(tcp_sock, ssl.SSLSocket):  # MqttLink did the handshake without blocking
+            return tcp_sock
+        wrapped: ssl.SSLSocket = super()._ssl_wrap_socket(tcp_sock)
+        return wrapped
+
     def _sock_send(self, buf: bytes | bytearray) -> int:
         if self._sock is None:
             raise ConnectionError("no connection")
@@ -359,10 +365,13 @@ class MqttLink:
             if self.client.socket() is None:
                 self._socket_gone.clear()
                 try:
-                    # Name lookup and TCP connect without blocking the loop (a broker host that
-                    # does not answer must not stall the process); paho takes it from there
-                    # (the TLS handshake, bounded by its connect_timeout, and CONNECT).
-                    self.client.connected_socket = await self._open_tcp()
+                    # Name lookup, TCP connect and TLS handshake without blocking the loop (a
+                    # broker host that does not answer must not stall the process); paho takes
+                    # it from there (CONNECT).
+                    sock = await self._open_tcp()
+                    if self._settings.tls_ca_file is not None:
+                        sock = await self._tls_handshake(sock)
+                    self.client.connected_socket = sock
                     self.client.reconnect()
                 except (OSError, ssl.SSLError) as error:
                     if not self._unreachable_logged:
@@ -407,6 +416,37 @@ class MqttLink:
                 raise
             return sock
         raise error
+
+    async def _tls_handshake(self, sock: socket.socket) -> ssl.SSLSocket:
+        """The TLS handshake with paho's own context (``tls_set``: the CA, the broker's host
+        name checked), bounded by paho's connect timeout, without blocking the loop."""
+        context = self.client._ssl_context
+        if context is None:
+            raise ssl.SSLError("no TLS context")
+        tls = context.wrap_socket(sock, server_hostname=self._settings.host, do_handshake_on_connect=False)
+        try:
+            await asyncio.wait_for(self._handshake(tls), self.client.connect_timeout)
+        except BaseException:
+            tls.close()
+            raise
+        return tls
+
+    async def _handshake(self, tls: ssl.SSLSocket) -> None:
+        loop = self.loop
+        while True:
+            try:
+                tls.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                add, remove = loop.add_reader, loop.remove_reader
+            except ssl.SSLWantWriteError:
+                add, remove = loop.add_writer, loop.remove_writer
+            ready: asyncio.Future[None] = loop.create_future()
+            add(tls.fileno(), _resolve, ready)
+            try:
+                await ready
+            finally:
+                remove(tls.fileno())
 
     # -- socket I/O (paho's external-loop callbacks) ----------------------------------
 
@@ -601,6 +641,12 @@ class MqttLink:
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message is not None:
             self._on_message(MqttMessage(message.topic, bytes(message.payload), bool(message.retain)))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    """A reader/writer callback: may fire again before it is removed."""
+    if not future.done():
+        future.set_result(None)
 
 
 def thread_to_loop(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> Callable[[Any], None]:

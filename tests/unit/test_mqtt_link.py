@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import threading
 import time
@@ -324,9 +325,8 @@ def test_an_unreachable_broker_is_retried_without_blocking_the_loop(tmp_path: Pa
         broker.stop()
 
 
-def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -> None:
-    """MQTT_TLS_CA_FILE: the gathered writes and chunked reads go through an SSL socket (whose
-    decrypted bytes can wait inside it, unseen by the event loop)."""
+def tls_broker(tmp_path: Path) -> tuple[Broker, Any]:
+    """A mosquitto with a TLS listener whose certificate (for localhost) the returned CA signed."""
     import os
 
     from tests.support.certs import certificate_authority, signed_by
@@ -339,6 +339,13 @@ def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -
         lines.append("user root")
     broker.config.write_text(broker.config.read_text() + "\n".join(lines) + "\n")
     broker.start()
+    return broker, ca
+
+
+def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -> None:
+    """MQTT_TLS_CA_FILE: the gathered writes and chunked reads go through an SSL socket (whose
+    decrypted bytes can wait inside it, unseen by the event loop)."""
+    broker, ca = tls_broker(tmp_path)
     try:
 
         async def scenario() -> list[MqttMessage]:
@@ -403,3 +410,62 @@ def test_a_broker_that_does_not_answer_the_connect_does_not_stall_the_loop() -> 
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def test_a_broker_that_does_not_answer_the_tls_handshake_does_not_stall_the_loop(tmp_path: Path) -> None:
+    """The TCP connect succeeds (the kernel accepts), then no TLS ServerHello ever comes: paho's
+    own handshake would block the event loop for its connect timeout on every attempt."""
+    import socket
+
+    from tests.support.certs import certificate_authority
+
+    ca = certificate_authority(tmp_path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # connections complete in the kernel and are never accepted
+    port = listener.getsockname()[1]
+
+    async def scenario() -> int:
+        tls = MqttSettings(**{**settings(port).__dict__, "tls_ca_file": str(ca.cert)})
+        link = MqttLink(tls, "test")
+        link.client.connect_timeout = 1.0  # a few attempts within the test
+        link.start()
+        ticks = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 3.0:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            assert time.monotonic() - before < 0.5, "the event loop was blocked"
+            ticks += 1
+        assert not link.connected.is_set()
+        link.stop()
+        return ticks
+
+    try:
+        assert asyncio.run(scenario()) > 150
+    finally:
+        listener.close()
+
+
+def test_a_broker_certificate_from_another_authority_is_refused_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.support.certs import certificate_authority
+
+    broker, _ = tls_broker(tmp_path)
+    stranger = certificate_authority(tmp_path, "Stranger CA")
+
+    async def scenario() -> None:
+        tls = MqttSettings(**{**settings(broker.port).__dict__, "tls_ca_file": str(stranger.cert)})
+        link = MqttLink(tls, "test")
+        link.start()
+        await asyncio.sleep(2.0)
+        assert not link.connected.is_set()
+        link.stop()
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="common.mqtt"):
+            asyncio.run(scenario())
+    finally:
+        broker.stop()
+    assert any("CERTIFICATE_VERIFY_FAILED" in record.getMessage() for record in caplog.records), caplog.text
