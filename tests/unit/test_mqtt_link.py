@@ -373,6 +373,22 @@ def test_over_tls_bursts_large_payloads_and_subscriptions_work(tmp_path: Path) -
         broker.stop()
 
 
+async def ticks_while_not_connecting(link: MqttLink, seconds: float) -> int:
+    """Starts the link and counts 10 ms sleeps for ``seconds``, failing if one takes 0.5 s (the
+    event loop blocked); the link must not have connected. Stops it."""
+    link.start()
+    ticks = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        before = time.monotonic()
+        await asyncio.sleep(0.01)
+        assert time.monotonic() - before < 0.5, "the event loop was blocked"
+        ticks += 1
+    assert not link.connected.is_set()
+    link.stop()
+    return ticks
+
+
 def test_a_broker_that_does_not_answer_the_connect_does_not_stall_the_loop() -> None:
     """A listening socket whose accept queue is full drops further SYNs: a connect to it hangs,
     as to a firewalled broker. The event loop must keep running meanwhile."""
@@ -390,22 +406,8 @@ def test_a_broker_that_does_not_answer_the_connect_does_not_stall_the_loop() -> 
             filler.connect(("127.0.0.1", port))
         fillers.append(filler)
 
-    async def scenario() -> int:
-        link = MqttLink(settings(port), "test")
-        link.start()
-        ticks = 0
-        started = time.monotonic()
-        while time.monotonic() - started < 2.0:
-            before = time.monotonic()
-            await asyncio.sleep(0.01)
-            assert time.monotonic() - before < 0.5, "the event loop was blocked"
-            ticks += 1
-        assert not link.connected.is_set()
-        link.stop()
-        return ticks
-
     try:
-        assert asyncio.run(scenario()) > 100
+        assert asyncio.run(ticks_while_not_connecting(MqttLink(settings(port), "test"), 2.0)) > 100
     finally:
         for filler in fillers:
             filler.close()
@@ -425,24 +427,10 @@ def test_a_broker_that_does_not_answer_the_tls_handshake_does_not_stall_the_loop
     listener.listen(16)  # connections complete in the kernel and are never accepted
     port = listener.getsockname()[1]
 
-    async def scenario() -> int:
-        tls = MqttSettings(**{**settings(port).__dict__, "tls_ca_file": str(ca.cert)})
-        link = MqttLink(tls, "test")
-        link.client.connect_timeout = 1.0  # a few attempts within the test
-        link.start()
-        ticks = 0
-        started = time.monotonic()
-        while time.monotonic() - started < 3.0:
-            before = time.monotonic()
-            await asyncio.sleep(0.01)
-            assert time.monotonic() - before < 0.5, "the event loop was blocked"
-            ticks += 1
-        assert not link.connected.is_set()
-        link.stop()
-        return ticks
-
+    link = MqttLink(MqttSettings(**{**settings(port).__dict__, "tls_ca_file": str(ca.cert)}), "test")
+    link.client.connect_timeout = 1.0  # a few attempts within the test
     try:
-        assert asyncio.run(scenario()) > 150
+        assert asyncio.run(ticks_while_not_connecting(link, 3.0)) > 150
     finally:
         listener.close()
 
