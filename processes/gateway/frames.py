@@ -230,9 +230,9 @@ def check_call(call: Call, handled: Collection[str]) -> Rejected | None:
     if error is not None:
         code = _SCHEMA_ERROR_CODES.get(str(error.validator), "FormationViolation")
         problem = f"{action} payload fails the OCPP 1.6 schema at {_path(error)}: {error.message}"
-    elif getattr(call, "huge_integer", True) and _has_huge_integer(call.payload):
+    elif getattr(call, "huge_integer", True) and _any_scalar(call.payload, _huge_integer_value):
         code, problem = "PropertyConstraintViolation", f"{action} payload holds an integer beyond 64 bits"
-    elif getattr(call, "escapes", True) and _has_lone_surrogate(call.payload):
+    elif getattr(call, "escapes", True) and _any_scalar(call.payload, _lone_surrogate):
         # A \ud800-\udfff escape not part of a pair: no Unicode text, so nothing can store or
         # forward it (UTF-8 has no encoding for it).
         code, problem = "FormationViolation", f"{action} payload holds a lone surrogate (\\ud800-\\udfff), not text"
@@ -246,29 +246,25 @@ def _path(error: ValidationError) -> str:
     return "/" + "/".join(str(part) for part in error.absolute_path)
 
 
-def _has_huge_integer(value: Any) -> bool:
-    """Schema-valid payloads are a few levels deep, so recursion is bounded here."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return not -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+def _any_scalar(value: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether ``test`` holds for a scalar anywhere in ``value`` (what ``json.loads`` returns).
+    Schema-valid payloads are a few levels deep, so recursion is bounded here."""
     if isinstance(value, dict):
-        return any(_has_huge_integer(item) for item in value.values())
+        return any(_any_scalar(item, test) for item in value.values())
     if isinstance(value, list):
-        return any(_has_huge_integer(item) for item in value)
-    return False
+        return any(_any_scalar(item, test) for item in value)
+    return test(value)
+
+
+def _huge_integer_value(value: Any) -> bool:
+    return type(value) is int and not -MAX_INTEGER - 1 <= value <= MAX_INTEGER
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    """Schema-valid payloads are a few levels deep, so recursion is bounded here."""
-    if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    return False
+def _lone_surrogate(value: Any) -> bool:
+    return type(value) is str and _SURROGATE.search(value) is not None
 
 
 class TokenBucket:
