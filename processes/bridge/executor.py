@@ -13,7 +13,7 @@ from typing import Any
 from common.bus import ErrorCode, Reply
 from common.commands import CommandClient
 from common.logs import now_ms
-from common.ocpp_schema import CENTRAL_SYSTEM_ACTIONS, schema_problem
+from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
 from processes.bridge import actuators as act
 from processes.bridge.actuators import ActuatorKey, Context, InvalidValue, OcppCall
 
@@ -127,7 +127,7 @@ class ActuatorExecutor:
         """The calls for a value, each valid by the OCPP 1.6 schema; or InvalidValue."""
         calls = self._plan(actuator, value, context)
         for call in calls:
-            if actuator.kind == "execute_ocpp_call" and call.action not in CENTRAL_SYSTEM_ACTIONS:
+            if actuator.kind == "execute_ocpp_call" and call.action not in CENTRAL_SYSTEM_ACTIONS[V16]:
                 raise InvalidValue(f"{call.action!r} is not a call a central system sends in OCPP 1.6")
             problem = schema_problem(call.action, call.payload)
             if problem is not None:

@@ -10,13 +10,13 @@ from ocpp.charge_point import camel_to_snake_case, remove_nones, snake_to_camel_
 from ocpp.v16 import call
 
 from common.bus import ErrorCode
-from common.ocpp_schema import CENTRAL_SYSTEM_ACTIONS, schema_problem
+from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
 from processes.gateway.commands import CommandError
 
 
 def build_call(action: str, payload: dict[str, Any]) -> Any:
     """The ocpp payload object of a call, or CommandError(InvalidValue) saying what is wrong."""
-    if action not in CENTRAL_SYSTEM_ACTIONS:
+    if action not in CENTRAL_SYSTEM_ACTIONS[V16]:
         raise CommandError(ErrorCode.INVALID_VALUE, f"{action!r} is not a call a central system sends in OCPP 1.6")
     problem = schema_problem(action, payload)
     if problem is not None:

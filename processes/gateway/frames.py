@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from ocpp.messages import Call, CallError, CallResult, get_validator
 from ocpp.v16.enums import Action
 
-from processes.gateway.schemas import passes
+from common.schemas import passes
 
 CALL = 2
 CALLRESULT = 3

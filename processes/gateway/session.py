@@ -29,7 +29,7 @@ from common.bus import ErrorCode
 from processes.gateway.calls import build_call, result_payload
 from processes.gateway.commands import CommandError
 from processes.gateway.frames import CALLRESULT, Rejected, TokenBucket, call_error, check_call, parse_frame
-from processes.gateway.schemas import passes
+from common.schemas import passes
 
 if TYPE_CHECKING:
     from processes.gateway.store import Store
@@ -90,7 +90,7 @@ def _empty_results() -> frozenset[type]:
     for name in dir(call_result):
         cls = getattr(call_result, name)
         fieldless = isinstance(cls, type) and dataclasses.is_dataclass(cls) and not dataclasses.fields(cls)
-        if fieldless and passes(name + "Response", {}):
+        if fieldless and passes(name, {}, response=True):
             empty.add(cls)
     return frozenset(empty)
 
@@ -250,7 +250,7 @@ class ChargePointSession(ChargePoint):
             return
         empty = type(response) in _EMPTY_RESULTS  # answered {}, valid by its schema (checked at import)
         payload: dict[str, Any] = {} if empty else snake_to_camel_case(remove_nones(serialize_as_dict(response)))
-        valid = empty or passes(action + "Response", payload)
+        valid = empty or passes(action, payload, response=True)
         if not valid and not get_validator(CALLRESULT, action, "1.6").is_valid(payload):
             # a bug, but answer anyway
             problem = f"our answer to {action} fails the OCPP 1.6 schema"

@@ -14,7 +14,7 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import ConfigurationStatus
 
 from common.bus import ErrorCode
-from common.ocpp_schema import CENTRAL_SYSTEM_ACTIONS
+from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16
 from processes.gateway.calls import build_call, result_payload
 from processes.gateway.commands import CommandError
 from processes.gateway.server import charge_point_id
@@ -58,10 +58,10 @@ def test_charge_point_id_missing_or_with_control_characters(path: str) -> None:
 
 
 def test_central_system_actions_are_the_ocpp16_ones() -> None:
-    assert len(CENTRAL_SYSTEM_ACTIONS) == 19
-    for action in CENTRAL_SYSTEM_ACTIONS:
+    assert len(CENTRAL_SYSTEM_ACTIONS[V16]) == 19
+    for action in CENTRAL_SYSTEM_ACTIONS[V16]:
         assert hasattr(call, action)
-    assert "BootNotification" not in CENTRAL_SYSTEM_ACTIONS
+    assert "BootNotification" not in CENTRAL_SYSTEM_ACTIONS[V16]
 
 
 @pytest.mark.parametrize("action", ["BootNotification", "Heartbeat", "reset", "Teleport", ""])
