@@ -26,10 +26,10 @@ from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, Regi
 from websockets.exceptions import ConnectionClosed
 
 from common.bus import ErrorCode
+from common.schemas import passes
 from processes.gateway.calls import build_call, result_payload
 from processes.gateway.commands import CommandError
 from processes.gateway.frames import CALLRESULT, Rejected, TokenBucket, call_error, check_call, parse_frame
-from common.schemas import passes
 
 if TYPE_CHECKING:
     from processes.gateway.store import Store

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp.messages import get_validator
 
-from processes.gateway.frames import CALL, CALLRESULT
 from common.schemas import SCHEMA_DIRS, V16, compiled, passes
+from processes.gateway.frames import CALL, CALLRESULT
 
 #: Checked by the library with decimal.Decimal (multipleOf 0.1): calls the central system
 #: sends, and one answer to such a call; the gateway never asks ``passes`` about them.
