@@ -27,7 +27,7 @@ from common.bus import (
     stream_prefix,
     unpack,
 )
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.settings import BusSettings
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import zmq
 import zmq.asyncio
 
 from common.bus import BusError, ErrorCode, Reply, decode
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.logs import now_ms
 from common.settings import BusSettings, SettingsError, environment, load_bus
 from tools.busview import DEFAULT_PREFIXES, as_json, as_line, matches, status_text

@@ -12,7 +12,7 @@ import zmq.asyncio
 from paho.mqtt.client import MQTTMessageInfo
 
 from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, SequencedMessage
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker
 from common.health import record_mqtt_alive

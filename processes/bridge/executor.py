@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.bus import ErrorCode, Reply
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.logs import now_ms
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
 from processes.bridge import actuators as act

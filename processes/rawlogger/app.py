@@ -10,7 +10,7 @@ import zmq.asyncio
 
 from common import __version__
 from common.bus import INBOUND, RAW_STREAM, RawFrame, SequencedMessage
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker, NoPublications
 from common.mqtt import MqttLink

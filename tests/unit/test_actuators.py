@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ocpp.messages import Call, _validate_payload
 
 from common.bus import ErrorCode, Reply
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.settings import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
 from processes.bridge.actuators import (
     EXAMPLES,

@@ -11,7 +11,7 @@ from typing import Any
 import zmq.asyncio
 
 from common.bus import EVENT_STREAM, Request, SequencedMessage
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from common.consumer import StreamConsumer
 from common.settings import load_gateway
 from processes.gateway.app import Gateway

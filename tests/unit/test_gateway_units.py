@@ -315,7 +315,7 @@ def test_a_reply_that_cannot_be_encoded_is_answered_as_an_error(tmp_path: Path) 
     import zmq.asyncio
 
     from common.bus import Request
-    from common.commands import CommandClient
+    from common.command_client import CommandClient
     from processes.gateway.commands import CommandServer
 
     async def main() -> None:

@@ -7,7 +7,7 @@ import pytest
 from ocpp.messages import Call, _validate_payload
 
 from common.bus import EVENT_STREAM, ErrorCode
-from common.commands import CommandClient
+from common.command_client import CommandClient
 from processes.bridge.actuators import ActuatorKey, Context, InvalidValue
 from processes.bridge.executor import ActuatorExecutor
 from processes.gateway.calls import build_call
