@@ -6,7 +6,7 @@ import ocpp.messages
 
 from common.process import load_settings, run_program
 from common.settings import load_gateway
-from processes.gateway.app import Gateway
+from processes.gateway.gateway import Gateway
 
 PROCESS = "gateway"
 

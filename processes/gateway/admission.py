@@ -13,7 +13,8 @@ import asyncio
 import hashlib
 import http
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import unquote
 
 import bcrypt
 from websockets.asyncio.server import ServerConnection
@@ -21,8 +22,6 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader
 from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
 from websockets.http11 import Request, Response
-
-from processes.gateway.server import SUBPROTOCOL, charge_point_id
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,16 @@ class CredentialCheck:
                 return False
 
 
+def charge_point_id(path: str) -> str | None:
+    """OCPP-J: the charge point id is the last path segment, percent-decoded."""
+    path = path.split("?", 1)[0].rstrip("/")
+    segment = path.rsplit("/", 1)[-1]
+    cp_id = unquote(segment)
+    if not cp_id or any(ord(char) < 32 for char in cp_id):
+        return None
+    return cp_id
+
+
 def offered_subprotocols(headers: Headers) -> list[str]:
     return [
         part.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for part in value.split(",") if part.strip()
@@ -92,7 +101,10 @@ class Admission:
         max_connections: int,
         open_connections: Callable[[], int],
         is_connected: Callable[[str], bool],
+        subprotocols: Sequence[str] = ("ocpp1.6",),
     ) -> None:
+        self._subprotocols = tuple(subprotocols)
+        self._required = " or ".join(self._subprotocols)
         self._allowed = allowed
         self._credentials = credentials
         self._max_connections = max_connections
@@ -112,14 +124,14 @@ class Admission:
             )
             return reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections; retry later")
         offered = offered_subprotocols(request.headers)
-        if SUBPROTOCOL not in offered:
+        if not any(subprotocol in offered for subprotocol in self._subprotocols):
             log.warning(
                 "Refused charge point %r: it offers no %s subprotocol (Sec-WebSocket-Protocol: %r)",
                 cp_id,
-                SUBPROTOCOL,
+                self._required,
                 ", ".join(offered)[:100] or None,
             )
-            return reject(http.HTTPStatus.BAD_REQUEST, f"subprotocol {SUBPROTOCOL} required")
+            return reject(http.HTTPStatus.BAD_REQUEST, f"subprotocol {self._required} required")
         if self._allowed is not None and cp_id not in self._allowed:
             log.warning("Refused unknown charge point %r (add it to OCPP_ALLOWED_CHARGE_POINTS to let it in)", cp_id)
             return reject(http.HTTPStatus.NOT_FOUND, "unknown charge point")

@@ -1,80 +1,114 @@
-"""The gateway's command socket (ROUTER): one task per request, exceptions become replies."""
+"""What the gateway does on request over the bus (``command_server.py`` carries the requests):
+report its state, replay and acknowledge journaled messages, make an OCPP call."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 
-import zmq
-import zmq.asyncio
-
-from common.bus import BusError, ErrorCode, Reply, Request, decode_request, encode_reply
-
-log = logging.getLogger(__name__)
-
-CommandHandler = Callable[[Request], Awaitable[Any]]
+from common.bus import STREAMS, ErrorCode, Request
+from processes.gateway.command_server import CommandError, CommandHandler
+from processes.gateway.journal import Journal
+from processes.gateway.registry import ConnectionRegistry
+from processes.gateway.session import OcppSession
+from processes.gateway.store import Store
 
 
-class CommandError(Exception):
-    """Raised by a handler to answer with a typed error."""
+class GatewayCommands:
+    def __init__(self, registry: ConnectionRegistry, journal: Journal, store: Store, started: int) -> None:
+        self._registry = registry
+        self._journal = journal
+        self._store = store
+        self._started = started
 
-    def __init__(self, code: ErrorCode, reason: str) -> None:
-        super().__init__(f"{code.value}: {reason}")
-        self.code = code
-        self.reason = reason
+    def handlers(self) -> Mapping[str, CommandHandler]:
+        return {
+            "status": self.status,
+            "replay": self.replay,
+            "ack": self.ack,
+            "call": self.call,
+            "active_transaction": self.active_transaction,
+        }
 
+    async def status(self, request: Request) -> dict[str, Any]:
+        journal = self._journal
+        return {
+            "run": journal.run,
+            "started": self._started,
+            "heads": journal.heads(),
+            "dropped": dict(journal.dropped),
+            "cursors": journal.cursors(),
+            "charge_points": [
+                {
+                    "id": cp_id,
+                    "connected_since": session.connected_since,
+                    "last_message": session.last_message,
+                    "connectors": {str(c): status for c, status in sorted(session.connectors.items())},
+                    "boot": session.boot,
+                }
+                for cp_id, session in sorted(self._registry.sessions.items())
+            ],
+        }
 
-class CommandServer:
-    def __init__(self, context: zmq.asyncio.Context, endpoint: str, handlers: dict[str, CommandHandler]) -> None:
-        self._socket = context.socket(zmq.ROUTER)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.bind(endpoint)
-        self._handlers = handlers
-        self._tasks: set[asyncio.Task[None]] = set()
+    async def replay(self, request: Request) -> dict[str, Any]:
+        """Args ``stream``, ``consumer``, ``run``, ``after``, ``limit``: what follows that position."""
+        args = request.args
+        stream, consumer, run, after = args.get("stream"), args.get("consumer"), args.get("run"), args.get("after", 0)
+        if stream not in STREAMS or not isinstance(consumer, str):
+            raise CommandError(ErrorCode.INVALID_VALUE, "replay needs a stream (event or raw) and a consumer name")
+        if not (run is None or isinstance(run, str)) or not isinstance(after, int) or after < 0:
+            raise CommandError(ErrorCode.INVALID_VALUE, "run must be a string or null, after a non-negative integer")
+        limit = args.get("limit", 500)
+        limit = limit if isinstance(limit, int) and 0 < limit <= 100_000 else 500
+        replay = self._journal.read(stream, consumer, run, after, limit)
+        # "packed": the journaled bodies as they are (msgpack bin), decoded by the consumer;
+        # unpacking and repacking them here cost more than reading them.
+        return {
+            "run": self._journal.run,
+            "head": self._journal.heads()[stream],
+            "packed": replay.bodies,
+            "lost": replay.lost,
+        }
 
-    async def serve(self) -> None:
-        try:
-            while True:
-                frames = await self._socket.recv_multipart()
-                if len(frames) < 2:
-                    continue
-                task = asyncio.create_task(self._answer(frames[0], frames[-1]), name="command")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-        finally:
-            for task in self._tasks:
-                task.cancel()
-            self._socket.close(linger=0)
+    async def ack(self, request: Request) -> dict[str, Any]:
+        args = request.args
+        stream, consumer, run, seq = args.get("stream"), args.get("consumer"), args.get("run"), args.get("seq")
+        if (
+            stream not in STREAMS
+            or not isinstance(consumer, str)
+            or not isinstance(run, str)
+            or not isinstance(seq, int)
+        ):
+            raise CommandError(ErrorCode.INVALID_VALUE, "ack needs stream, consumer, run and seq")
+        self._journal.ack(consumer, stream, run, seq)
+        return {}
 
-    async def dispatch(self, data: bytes) -> Reply:
-        try:
-            request = decode_request(data)
-        except BusError as error:
-            log.warning("Undecodable command: %s", error)
-            return Reply.failure("", ErrorCode.INVALID_VALUE, str(error))
-        handler = self._handlers.get(request.command)
-        if handler is None:
-            return Reply.failure(request.id, ErrorCode.UNKNOWN_COMMAND, f"unknown command {request.command!r}")
-        try:
-            return Reply(id=request.id, ok=True, result=await handler(request))
-        except CommandError as error:
-            return Reply.failure(request.id, error.code, error.reason)
-        except Exception as error:
-            log.exception("Command %s failed", request.command)
-            return Reply.failure(request.id, ErrorCode.INTERNAL_ERROR, repr(error))
+    def _session(self, request: Request) -> OcppSession:
+        cp = request.args.get("cp")
+        if not isinstance(cp, str):
+            raise CommandError(ErrorCode.INVALID_VALUE, "the command needs a charge point id 'cp'")
+        session = self._registry.get(cp)
+        if session is None:
+            raise CommandError(ErrorCode.NOT_CONNECTED, f"charge point {cp} is not connected")
+        return session
 
-    async def _answer(self, identity: bytes, data: bytes) -> None:
-        reply = await self.dispatch(data)
-        try:
-            encoded = encode_reply(reply)
-        except (TypeError, ValueError) as error:  # e.g. a charge point's answer holding a lone surrogate
-            log.warning("The reply to %s cannot be encoded: %s", reply.id, error)
-            encoded = encode_reply(
-                Reply.failure(reply.id, ErrorCode.INTERNAL_ERROR, f"the reply cannot be encoded: {error}"[:200])
+    async def call(self, request: Request) -> dict[str, Any]:
+        """Args ``cp``, ``action``, ``payload`` (OCPP-J camelCase): the charge point's answer."""
+        action, payload = request.args.get("action"), request.args.get("payload", {})
+        if not isinstance(action, str) or not isinstance(payload, dict):
+            raise CommandError(ErrorCode.INVALID_VALUE, "call needs an action (string) and a payload (object)")
+        session = self._session(request)
+        result = await session.send_call(action, payload, request.timeout)
+        return {"status": result.get("status"), "payload": result}
+
+    async def active_transaction(self, request: Request) -> int | None:
+        cp, connector = request.args.get("cp"), request.args.get("connector")
+        if not isinstance(cp, str) or not isinstance(connector, int):
+            raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction needs cp and connector")
+        transactions = self._store.active_transactions(cp, connector)
+        if len(transactions) > 1:  # connector 0 of a charge point charging on several connectors
+            ids = ", ".join(f"{t.id} on connector {t.connector}" for t in transactions)
+            raise CommandError(
+                ErrorCode.INVALID_VALUE, f"several active transactions ({ids}): use a connector's actuator"
             )
-        try:
-            await self._socket.send_multipart([identity, encoded], flags=zmq.NOBLOCK)
-        except zmq.ZMQError as error:
-            log.warning("Could not send the reply to %s: %s", reply.id, error)
+        return transactions[0].id if transactions else None

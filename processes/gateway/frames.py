@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from ocpp.messages import Call, CallError, CallResult, get_validator
 from ocpp.v16.enums import Action
 
-from common.schemas import passes
+from common.schemas import V16, passes
 
 CALL = 2
 CALLRESULT = 3
@@ -49,6 +49,8 @@ _LIBRARY_SPELLINGS = {
 #: OCPP-J 1.6, table 3: a message id has at most 36 characters.
 MAX_UNIQUE_ID_LENGTH = 36
 OCPP16_ACTIONS = frozenset(action.value for action in Action)
+#: Every action of each OCPP version (``common.schemas`` names the versions).
+ACTIONS = {V16: OCPP16_ACTIONS}
 #: Integers beyond this cannot be stored (SQLite) and are no plausible OCPP value.
 MAX_INTEGER = 2**63 - 1
 _DESCRIPTION_LENGTH = 200
@@ -211,25 +213,25 @@ _SCHEMA_ERROR_CODES = {
 }
 
 
-def check_call(call: Call, handled: Collection[str]) -> Rejected | None:
-    """Why a well-formed CALL cannot be handled (with its CallError), or None."""
+def check_call(call: Call, handled: Collection[str], version: str = V16) -> Rejected | None:
+    """Why a well-formed CALL of OCPP ``version`` cannot be handled (with its CallError), or None."""
     action = str(call.action)
     if action not in handled:
         shown = action[:60]
-        if action in OCPP16_ACTIONS:
+        if action in ACTIONS[version]:
             code, problem = "NotSupported", f"{shown} is not a call a charge point sends to a central system"
         else:
-            code, problem = "NotImplemented", f"{shown!r} is not an OCPP 1.6 action"
+            code, problem = "NotImplemented", f"{shown!r} is not an OCPP {version} action"
         return Rejected(f"called {problem}; answered {code}", call_error(call.unique_id, code, problem))
     # The compiled validator answers for valid payloads; the library's finds what is wrong.
     error = (
         None
-        if passes(action, call.payload)
-        else best_match(get_validator(CALL, action, "1.6").iter_errors(call.payload))
+        if passes(action, call.payload, version=version)
+        else best_match(get_validator(CALL, action, version).iter_errors(call.payload))
     )
     if error is not None:
         code = _SCHEMA_ERROR_CODES.get(str(error.validator), "FormationViolation")
-        problem = f"{action} payload fails the OCPP 1.6 schema at {_path(error)}: {error.message}"
+        problem = f"{action} payload fails the OCPP {version} schema at {_path(error)}: {error.message}"
     elif getattr(call, "huge_integer", True) and _any_scalar(call.payload, _huge_integer_value):
         code, problem = "PropertyConstraintViolation", f"{action} payload holds an integer beyond 64 bits"
     elif getattr(call, "escapes", True) and _any_scalar(call.payload, _lone_surrogate):

@@ -1,8 +1,16 @@
-"""One connected charge point: answers every charge-point-initiated OCPP 1.6 call.
+"""One connected charge point, whatever its OCPP version: the frames it sends are read
+defensively and answered, our calls to it are made one at a time.
 
-Handlers are thin: work out what the gateway knows beyond the payload (transaction,
-connector), put the event on the bus (journaled before the answer leaves, so nothing
-answered is lost), and answer. Nothing here awaits a call to the charge point.
+This is where the rule "journaled before answered" is kept: every frame read is put on the bus
+as it arrives, every frame sent is put on the bus and then waits for the commit of everything
+journaled so far (:meth:`SessionBus.committed`, see ``processes/gateway/publisher.py``) before it
+leaves the socket. So the answer to a message, and the event its handler emitted, are durable
+before the charge point sees the answer.
+
+A version package (``processes/gateway/v16/``) subclasses :class:`OcppSession` together with the
+library's ``ChargePoint`` of that version and adds the thin ``@on`` handlers: work out what the
+gateway knows beyond the payload, emit the event, answer. Nothing here awaits a call to the
+charge point while answering one.
 """
 
 from __future__ import annotations
@@ -14,25 +22,25 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import (
+    ChargePoint,
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from ocpp.messages import Call, get_validator
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
 from websockets.exceptions import ConnectionClosed
 
-from common.bus import ErrorCode
+from common.bus import INBOUND, OUTBOUND, ErrorCode
 from common.schemas import passes
-from processes.gateway.calls import build_call, result_payload
-from processes.gateway.commands import CommandError
+from processes.gateway.command_server import CommandError
 from processes.gateway.frames import CALLRESULT, Rejected, TokenBucket, call_error, check_call, parse_frame
-
-if TYPE_CHECKING:
-    from processes.gateway.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +50,18 @@ log = logging.getLogger(__name__)
 FLOOD_LOG_INTERVAL = 10.0
 
 
-class EventSink(Protocol):
+class SessionBus(Protocol):
+    """What a session needs of the bus (``BusPublisher`` is one)."""
+
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None: ...
+    def emit_raw(self, cp: str, direction: str, frame: str) -> None: ...
+    async def committed(self) -> None: ...
 
 
 class Connection(Protocol):
-    async def recv(self) -> str: ...
+    """The websocket, as a session uses it."""
+
+    async def recv(self, decode: bool | None = None) -> str | bytes: ...
     async def send(self, message: str) -> None: ...
 
 
@@ -83,44 +97,51 @@ def snake_case_keys(data: Any) -> Any:
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def _empty_results() -> frozenset[type]:
-    """The 1.6 CALLRESULT classes without fields whose schema takes ``{}``: their answer is
-    always ``{}``, so serialising and checking it per call is wasted (MeterValues, StatusNotification, ...)."""
+def empty_results(call_results: Any, version: str) -> frozenset[type]:
+    """The CALLRESULT classes of a version's ``call_result`` module without fields whose schema
+    takes ``{}``: their answer is always ``{}``, so serialising and checking it per call is
+    wasted (MeterValues, StatusNotification, ...)."""
     empty = set()
-    for name in dir(call_result):
-        cls = getattr(call_result, name)
+    for name in dir(call_results):
+        cls = getattr(call_results, name)
         fieldless = isinstance(cls, type) and dataclasses.is_dataclass(cls) and not dataclasses.fields(cls)
-        if fieldless and passes(name, {}, response=True):
+        if fieldless and passes(name, {}, response=True, version=version):
             empty.add(cls)
     return frozenset(empty)
 
 
-_EMPTY_RESULTS = _empty_results()
+def result_payload(result: Any) -> dict[str, Any]:
+    """The camelCase payload of a call result object, without absent fields."""
+    payload: dict[str, Any] = remove_nones(snake_to_camel_case(asdict(result)))
+    return payload
 
 
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class ChargePointSession(ChargePoint):
+class OcppSession(ChargePoint):
+    """The version-neutral part of a session. A subclass sets ``_ocpp_version`` (through the
+    library's ``ChargePoint`` of its version), ``EMPTY_RESULTS`` and :meth:`build_call`."""
+
+    #: Answers that are always ``{}`` (see :func:`empty_results`).
+    EMPTY_RESULTS: frozenset[type] = frozenset()
+
     def __init__(
         self,
         cp_id: str,
         connection: Connection,
         *,
-        sink: EventSink,
-        store: Store,
-        heartbeat_interval: int,
+        bus: SessionBus,
         response_timeout: float,
         max_calls_per_second: int = 20,
     ) -> None:
         # Our logger, not the library's: its unexpected handler errors are ours to report.
         super().__init__(cp_id, connection, response_timeout=response_timeout, logger=log)
-        self._sink = sink
-        self._store = store
-        self._heartbeat_interval = heartbeat_interval
+        self._bus = bus
         self.connected_since = int(time.time() * 1000)
         self.last_message = self.connected_since
+        #: Connector (1.6) or EVSE (2.0.1) id -> its last reported status.
         self.connectors: dict[int, str] = {}
         self.boot: dict[str, Any] = {}
         self.closed = asyncio.Event()
@@ -132,10 +153,37 @@ class ChargePointSession(ChargePoint):
         self._awaited: set[str] = set()
         self._handled = frozenset(action for action, hooks in self.route_map.items() if "_on_action" in hooks)
 
+    # -- frames in and out: the bus sees each one, and nothing leaves before its commit --------
+
+    async def start(self) -> None:
+        """The library's receive loop without its INFO line per frame (raw frames are the raw
+        logger's job; logging each one cost more than answering it)."""
+        connection, bus, cp_id = self._connection, self._bus, self.id
+        while True:
+            frame = await connection.recv()
+            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+            bus.emit_raw(cp_id, INBOUND, text)
+            await self.route_message(text)
+
+    async def _send(self, message: str) -> None:
+        self._bus.emit_raw(self.id, OUTBOUND, message)
+        # Durability: the frame, and the event it answers, are committed before it leaves.
+        await self._bus.committed()
+        await self._connection.send(message)
+
+    def emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+        self._bus.emit_event(self.id, kind, payload, ctx)
+
+    # -- our calls to the charge point --------------------------------------------------
+
+    def build_call(self, action: str, payload: dict[str, Any]) -> Any:
+        """The library's payload object of a call (checked against the version's schema)."""
+        raise NotImplementedError
+
     async def send_call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
         """Send one call and return its result payload. Calls to one charge point queue in
         order (the library's lock); a disconnect ends the wait at once."""
-        request = build_call(action, payload)
+        request = self.build_call(action, payload)
         unique_id = str(uuid.uuid4())
         self._awaited.add(unique_id)
         calling = asyncio.ensure_future(
@@ -158,20 +206,13 @@ class ChargePointSession(ChargePoint):
             raise CommandError(ErrorCode.CALL_ERROR, f"{error.code}: {error.description}") from None
         except TimeoutError:
             raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} in time") from None
-        except TypeError as error:  # a result with fields OCPP 1.6 does not have
+        except TypeError as error:  # a result with fields the version does not have
             raise CommandError(ErrorCode.CALL_ERROR, f"FormationViolation: {error}") from None
         except UnknownCallErrorCodeError as error:
             raise CommandError(ErrorCode.CALL_ERROR, str(error)) from None
         return result_payload(result)
 
-    async def start(self) -> None:
-        """The library's receive loop without its INFO line per frame (raw frames are the raw
-        logger's job; logging each one cost more than answering it)."""
-        while True:
-            await self.route_message(await self._connection.recv())
-
-    async def _send(self, message: str) -> None:
-        await self._connection.send(message)
+    # -- frames from the charge point ---------------------------------------------------
 
     async def route_message(self, raw_msg: str) -> None:
         """Every frame gets what OCPP-J prescribes; none can end the session but a closed socket."""
@@ -229,7 +270,7 @@ class ChargePointSession(ChargePoint):
             await self._send(call_error(message.unique_id, "GenericError", description, {"limit": self._limit}))
 
     async def _answer(self, message: Call) -> None:
-        rejected = check_call(message, self._handled)
+        rejected = check_call(message, self._handled, self._ocpp_version)
         if rejected is not None:
             await self._reject(rejected)
             return
@@ -248,97 +289,14 @@ class ChargePointSession(ChargePoint):
             log.exception("%s: error while handling %s", self.id, action)
             await self._send(message.create_call_error(error).to_json())
             return
-        empty = type(response) in _EMPTY_RESULTS  # answered {}, valid by its schema (checked at import)
+        empty = type(response) in self.EMPTY_RESULTS  # answered {}, valid by its schema (checked at import)
         payload: dict[str, Any] = {} if empty else snake_to_camel_case(remove_nones(serialize_as_dict(response)))
-        valid = empty or passes(action, payload, response=True)
-        if not valid and not get_validator(CALLRESULT, action, "1.6").is_valid(payload):
+        version = self._ocpp_version
+        valid = empty or passes(action, payload, response=True, version=version)
+        if not valid and not get_validator(CALLRESULT, action, version).is_valid(payload):
             # a bug, but answer anyway
-            problem = f"our answer to {action} fails the OCPP 1.6 schema"
+            problem = f"our answer to {action} fails the OCPP {version} schema"
             log.warning("%s: answering %s failed: %s", self.id, action, problem)
             await self._send(call_error(message.unique_id, "FormationViolation", problem))
             return
         await self._send(_ENCODER.encode([CALLRESULT, message.unique_id, payload]))
-
-    def _emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
-        self._sink.emit_event(self.id, kind, payload, ctx)
-
-    @on(Action.authorize)
-    def on_authorize(self, **payload: Any) -> call_result.Authorize:
-        self._emit("Authorize", payload)
-        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
-
-    @on(Action.boot_notification)
-    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
-        self.boot = payload
-        self._emit("BootNotification", payload)
-        return call_result.BootNotification(
-            current_time=utc_now_iso(), interval=self._heartbeat_interval, status=RegistrationStatus.accepted
-        )
-
-    @on(Action.data_transfer)
-    def on_data_transfer(self, **payload: Any) -> call_result.DataTransfer:
-        self._emit("DataTransfer", payload)
-        return call_result.DataTransfer(status=DataTransferStatus.accepted)
-
-    @on(Action.diagnostics_status_notification)
-    def on_diagnostics_status_notification(self, **payload: Any) -> call_result.DiagnosticsStatusNotification:
-        self._emit("DiagnosticsStatusNotification", payload)
-        return call_result.DiagnosticsStatusNotification()
-
-    @on(Action.firmware_status_notification)
-    def on_firmware_status_notification(self, **payload: Any) -> call_result.FirmwareStatusNotification:
-        self._emit("FirmwareStatusNotification", payload)
-        return call_result.FirmwareStatusNotification()
-
-    @on(Action.heartbeat)
-    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
-        self._emit("Heartbeat", payload)
-        return call_result.Heartbeat(current_time=utc_now_iso())
-
-    @on(Action.meter_values)
-    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
-        connector = int(payload["connector_id"])
-        transaction_id = payload.get("transaction_id")
-        if transaction_id is not None:
-            transaction = self._store.find(self.id, int(transaction_id))
-            if transaction is not None:
-                connector = transaction.connector
-        self.connectors.setdefault(connector, "Unknown")
-        self._emit("MeterValues", payload, {"connector_id": connector})
-        return call_result.MeterValues()
-
-    @on(Action.start_transaction)
-    def on_start_transaction(self, **payload: Any) -> call_result.StartTransaction:
-        connector = int(payload["connector_id"])
-        transaction_id = self._store.start_transaction(
-            self.id, connector, str(payload["id_tag"]), int(payload["meter_start"]), str(payload["timestamp"])
-        )
-        self.connectors.setdefault(connector, "Unknown")
-        self._emit("StartTransaction", payload, {"transaction_id": transaction_id, "connector_id": connector})
-        return call_result.StartTransaction(
-            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
-        )
-
-    @on(Action.status_notification)
-    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
-        self.connectors[int(payload["connector_id"])] = str(payload["status"])
-        self._emit("StatusNotification", payload, {"connector_id": int(payload["connector_id"])})
-        return call_result.StatusNotification()
-
-    @on(Action.stop_transaction)
-    def on_stop_transaction(self, **payload: Any) -> call_result.StopTransaction:
-        transaction = self._store.stop_transaction(
-            self.id, int(payload["transaction_id"]), int(payload["meter_stop"]), str(payload["timestamp"])
-        )
-        if transaction is None:
-            log.warning(
-                "%s stopped transaction %s, which this gateway never started", self.id, payload["transaction_id"]
-            )
-        ctx = {
-            "connector_id": transaction.connector if transaction else None,
-            "meter_start": transaction.meter_start if transaction else None,
-        }
-        self._emit("StopTransaction", payload, ctx)
-        if "id_tag" in payload:
-            return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
-        return call_result.StopTransaction()

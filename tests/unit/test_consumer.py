@@ -14,7 +14,7 @@ from common.bus import EVENT_STREAM, Request, SequencedMessage
 from common.command_client import CommandClient
 from common.consumer import StreamConsumer
 from common.settings import load_gateway
-from processes.gateway.app import Gateway
+from processes.gateway.gateway import Gateway
 
 Scenario = Callable[[Gateway, Callable[[], Awaitable[StreamConsumer]], list[int]], Awaitable[None]]
 
@@ -67,7 +67,7 @@ def run(
                 task.cancel()
             await asyncio.gather(*consumers, server, return_exceptions=True)
             await client.close()
-            gateway._pub.close(0)
+            gateway.publisher.socket.close(0)
             context.term()
 
     asyncio.run(main())
@@ -84,7 +84,7 @@ async def until(predicate: Callable[[], bool], seconds: float = 10) -> None:
 
 def emit(gateway: Gateway, count: int) -> None:
     for n in range(count):
-        gateway.emit_event("CP", "Heartbeat", {"n": n})
+        gateway.publisher.emit_event("CP", "Heartbeat", {"n": n})
 
 
 def test_a_burst_of_live_messages_is_handled_in_order_once_without_replay(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_messages_missing_on_the_bus_come_from_the_journal_in_order(tmp_path: Pa
         emit(gateway, 10)
         await until(lambda: len(handled) >= 10)
         replays_before_the_gap.append(counters["replays"])
-        send = gateway._send_packed
+        send = gateway.publisher.send_packed
         sent = [0]
 
         def lossy(topic: bytes, packed: bytes) -> None:
@@ -117,7 +117,7 @@ def test_messages_missing_on_the_bus_come_from_the_journal_in_order(tmp_path: Pa
             if not 1 <= sent[0] <= 10:  # the bus loses messages 11..20
                 send(topic, packed)
 
-        gateway._send_packed = lossy  # type: ignore[method-assign]
+        gateway.publisher.send_packed = lossy  # type: ignore[method-assign]
         emit(gateway, 20)
         await until(lambda: len(handled) >= 30)
         await asyncio.sleep(0.2)

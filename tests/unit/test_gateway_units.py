@@ -15,10 +15,11 @@ from ocpp.v16.enums import ConfigurationStatus
 
 from common.bus import ErrorCode
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16
-from processes.gateway.calls import build_call, result_payload
-from processes.gateway.commands import CommandError
-from processes.gateway.server import charge_point_id
+from processes.gateway.admission import charge_point_id
+from processes.gateway.command_server import CommandError
+from processes.gateway.session import result_payload
 from processes.gateway.store import ID_EPOCH, Store, Transaction
+from processes.gateway.v16.calls import build_call
 
 STARTED = "2026-01-01T00:00:00Z"
 STOPPED = "2026-01-01T01:00:00Z"
@@ -316,7 +317,7 @@ def test_a_reply_that_cannot_be_encoded_is_answered_as_an_error(tmp_path: Path) 
 
     from common.bus import Request
     from common.command_client import CommandClient
-    from processes.gateway.commands import CommandServer
+    from processes.gateway.command_server import CommandServer
 
     async def main() -> None:
         context = zmq.asyncio.Context()

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processes.gateway.frames import OCPP16_ACTIONS, OCPP_J_ERROR_CODES, TokenBucket
-from processes.gateway.session import ChargePointSession
 from processes.gateway.store import Store
+from processes.gateway.v16.session import ChargePointSession
 
 
 class FakeConnection:
@@ -39,6 +39,12 @@ class FakeSink:
 
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         self.events.append((cp, kind, payload))
+
+    def emit_raw(self, cp: str, direction: str, frame: str) -> None:
+        pass
+
+    async def committed(self) -> None:
+        pass
 
 
 class Records(logging.Handler):
@@ -72,7 +78,7 @@ def route(frames: list[str], rate: int = 100_000) -> tuple[list[list[Any]], Fake
 
     async def run() -> None:
         session = ChargePointSession(
-            "CP_1", connection, sink=sink, store=store, heartbeat_interval=300, response_timeout=1,
+            "CP_1", connection, bus=sink, store=store, heartbeat_interval=300, response_timeout=1,
             max_calls_per_second=rate,
         )  # fmt: skip
         for frame in frames:

@@ -10,9 +10,9 @@ from common.bus import EVENT_STREAM, ErrorCode
 from common.command_client import CommandClient
 from processes.bridge.actuators import ActuatorKey, Context, InvalidValue
 from processes.bridge.executor import ActuatorExecutor
-from processes.gateway.calls import build_call
-from processes.gateway.commands import CommandError
+from processes.gateway.command_server import CommandError
 from processes.gateway.journal import Journal
+from processes.gateway.v16.calls import build_call
 
 NOW = 1_790_000_000_000
 

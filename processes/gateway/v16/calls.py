@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
-from ocpp.charge_point import camel_to_snake_case, remove_nones, snake_to_camel_case
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.v16 import call
 
 from common.bus import ErrorCode
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
-from processes.gateway.commands import CommandError
+from processes.gateway.command_server import CommandError
 
 
 def build_call(action: str, payload: dict[str, Any]) -> Any:
@@ -25,9 +24,3 @@ def build_call(action: str, payload: dict[str, Any]) -> Any:
         return getattr(call, action)(**camel_to_snake_case(payload))
     except TypeError as error:
         raise CommandError(ErrorCode.INVALID_VALUE, f"{action} payload: {error}") from None
-
-
-def result_payload(result: Any) -> dict[str, Any]:
-    """The camelCase payload of a call result object, without absent fields."""
-    payload: dict[str, Any] = remove_nones(snake_to_camel_case(asdict(result)))
-    return payload

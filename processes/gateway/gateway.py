@@ -1,0 +1,136 @@
+"""The gateway, wired: the store and journal (SQLite), the bus publisher, the connection
+registry, the command handlers on the command socket, and the OCPP websocket server with one
+session class per OCPP version.
+
+Where things are (docs/architecture.md has the whole map):
+- ``websocket_server.py`` + ``admission.py``: the OCPP port, who may connect, which version;
+- ``registry.py``: which charge point is on which connection;
+- ``session.py``: what every OCPP session does (frames checked, journaled before answered,
+  calls to the charge point); ``v16/``: the OCPP 1.6 handlers and calls;
+- ``publisher.py`` + ``journal.py``: the bus, behind the commit barrier;
+- ``command_server.py`` + ``commands.py``: requests from the bridge and the tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+
+import zmq.asyncio
+from websockets.asyncio.server import ServerConnection
+
+from common.logs import now_ms
+from common.process import run_until_stopped
+from common.settings import GatewaySettings
+from processes.gateway import v16
+from processes.gateway.admission import Admission, CredentialCheck
+from processes.gateway.command_server import CommandServer
+from processes.gateway.commands import GatewayCommands
+from processes.gateway.journal import Journal
+from processes.gateway.publisher import BusPublisher
+from processes.gateway.registry import ConnectionRegistry
+from processes.gateway.session import OcppSession
+from processes.gateway.store import Store
+from processes.gateway.websocket_server import SessionFactory, WebsocketServer
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, context: zmq.asyncio.Context) -> None:
+        self.settings = settings
+        self.run = uuid.uuid4().hex[:12]
+        self.store = Store(settings.journal_path)
+        self.journal = Journal(self.store.db, self.run, settings.journal_max_events)
+        self.publisher = BusPublisher(
+            context,
+            settings.bus.events_endpoint,
+            self.journal,
+            journal_raw_frames=settings.journal_raw_frames,
+            session_count=lambda: len(self.registry.sessions),
+        )
+        self.registry = ConnectionRegistry(self.publisher, self.store)
+        self.commands = CommandServer(
+            context,
+            settings.bus.commands_endpoint,
+            GatewayCommands(self.registry, self.journal, self.store, now_ms()).handlers(),
+        )
+
+    def session_factories(self) -> Mapping[str, SessionFactory]:
+        """The OCPP versions served, by subprotocol, in order of preference."""
+        settings, publisher, store = self.settings, self.publisher, self.store
+
+        def ocpp16(cp_id: str, websocket: ServerConnection) -> OcppSession:
+            return v16.ChargePointSession(
+                cp_id,
+                websocket,
+                bus=publisher,
+                store=store,
+                heartbeat_interval=settings.heartbeat_interval,
+                response_timeout=settings.call_timeout,
+                max_calls_per_second=settings.max_calls_per_second,
+            )
+
+        return {v16.SUBPROTOCOL: ocpp16}
+
+    def admission(self, subprotocols: Sequence[str]) -> Admission:
+        credentials = self.settings.credentials
+        return Admission(
+            allowed=self.settings.allowed_charge_points,
+            credentials=CredentialCheck(credentials) if credentials is not None else None,
+            max_connections=self.settings.max_connections,
+            open_connections=lambda: self.registry.open_connections,
+            is_connected=self.registry.is_connected,
+            subprotocols=subprotocols,
+        )
+
+    def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
+        self.publisher.publish_log(ts, level, msg, emitter)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        self.registry.disconnected_by_last_run()
+        sessions = self.session_factories()
+        server = WebsocketServer(settings, self.registry, self.admission(list(sessions)), sessions)
+        async with server.serve() as serving:
+            log.info(
+                "Gateway run %s: OCPP on %s://%s:%d (security profile %d), events on %s, commands on %s, store %s",
+                self.run,
+                "ws" if settings.tls is None else "wss",
+                settings.ocpp_host,
+                settings.ocpp_port,
+                settings.security_profile,
+                settings.bus.events_endpoint,
+                settings.bus.commands_endpoint,
+                settings.journal_path,
+            )
+            warn_about_security(settings)
+            tasks = [
+                asyncio.create_task(self.commands.serve(), name="commands"),
+                asyncio.create_task(self.publisher.heartbeat(settings.bus.heartbeat_interval), name="alive"),
+            ]
+            try:
+                await run_until_stopped(stop, tasks)
+            finally:
+                log.info("Stopping: closing %d charge point connections", len(self.registry.sessions))
+                serving.close()
+                await serving.wait_closed()
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.store.close()
+
+
+def warn_about_security(settings: GatewaySettings) -> None:
+    """OCPP-J 6: a central system SHOULD NOT accept unencrypted connections from the internet."""
+    if settings.tls is None and settings.credentials is None:
+        log.warning(
+            "Any charge point may connect over plain ws:// without authentication:"
+            " use this only on a closed site network (see docs/security.md)"
+        )
+    elif settings.tls is None:
+        log.warning("Charge point passwords travel in clear text over ws:// (profile 1): use a closed network only")
+    elif settings.credentials is None and settings.tls.client_ca_file is None:
+        log.warning("TLS without charge point authentication: set OCPP_AUTH_FILE for security profile 2")

@@ -1,0 +1,130 @@
+"""An OCPP 1.6 charge point: the answer to every call a charge point sends in OCPP 1.6.
+
+The handlers are thin: work out what the gateway knows beyond the payload (transaction,
+connector), emit the event, answer. Reading frames, checking them, journaling before answering
+and our calls to the charge point are the version-neutral part (``processes/gateway/session.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+
+from common.schemas import V16
+from processes.gateway.session import Connection, OcppSession, SessionBus, empty_results, utc_now_iso
+from processes.gateway.store import Store
+from processes.gateway.v16.calls import build_call
+
+log = logging.getLogger(__name__)
+
+#: The websocket subprotocol of OCPP-J 1.6.
+SUBPROTOCOL = "ocpp1.6"
+
+
+class ChargePointSession(OcppSession, ChargePoint):
+    EMPTY_RESULTS = empty_results(call_result, V16)
+
+    def __init__(
+        self,
+        cp_id: str,
+        connection: Connection,
+        *,
+        bus: SessionBus,
+        store: Store,
+        heartbeat_interval: int,
+        response_timeout: float,
+        max_calls_per_second: int = 20,
+    ) -> None:
+        super().__init__(
+            cp_id, connection, bus=bus, response_timeout=response_timeout, max_calls_per_second=max_calls_per_second
+        )
+        self._store = store
+        self._heartbeat_interval = heartbeat_interval
+
+    def build_call(self, action: str, payload: dict[str, Any]) -> Any:
+        return build_call(action, payload)
+
+    @on(Action.authorize)
+    def on_authorize(self, **payload: Any) -> call_result.Authorize:
+        self.emit("Authorize", payload)
+        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on(Action.boot_notification)
+    def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
+        self.boot = payload
+        self.emit("BootNotification", payload)
+        return call_result.BootNotification(
+            current_time=utc_now_iso(), interval=self._heartbeat_interval, status=RegistrationStatus.accepted
+        )
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, **payload: Any) -> call_result.DataTransfer:
+        self.emit("DataTransfer", payload)
+        return call_result.DataTransfer(status=DataTransferStatus.accepted)
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(self, **payload: Any) -> call_result.DiagnosticsStatusNotification:
+        self.emit("DiagnosticsStatusNotification", payload)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(self, **payload: Any) -> call_result.FirmwareStatusNotification:
+        self.emit("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
+        self.emit("Heartbeat", payload)
+        return call_result.Heartbeat(current_time=utc_now_iso())
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
+        connector = int(payload["connector_id"])
+        transaction_id = payload.get("transaction_id")
+        if transaction_id is not None:
+            transaction = self._store.find(self.id, int(transaction_id))
+            if transaction is not None:
+                connector = transaction.connector
+        self.connectors.setdefault(connector, "Unknown")
+        self.emit("MeterValues", payload, {"connector_id": connector})
+        return call_result.MeterValues()
+
+    @on(Action.start_transaction)
+    def on_start_transaction(self, **payload: Any) -> call_result.StartTransaction:
+        connector = int(payload["connector_id"])
+        transaction_id = self._store.start_transaction(
+            self.id, connector, str(payload["id_tag"]), int(payload["meter_start"]), str(payload["timestamp"])
+        )
+        self.connectors.setdefault(connector, "Unknown")
+        self.emit("StartTransaction", payload, {"transaction_id": transaction_id, "connector_id": connector})
+        return call_result.StartTransaction(
+            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
+        )
+
+    @on(Action.status_notification)
+    def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
+        self.connectors[int(payload["connector_id"])] = str(payload["status"])
+        self.emit("StatusNotification", payload, {"connector_id": int(payload["connector_id"])})
+        return call_result.StatusNotification()
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(self, **payload: Any) -> call_result.StopTransaction:
+        transaction = self._store.stop_transaction(
+            self.id, int(payload["transaction_id"]), int(payload["meter_stop"]), str(payload["timestamp"])
+        )
+        if transaction is None:
+            log.warning(
+                "%s stopped transaction %s, which this gateway never started", self.id, payload["transaction_id"]
+            )
+        ctx = {
+            "connector_id": transaction.connector if transaction else None,
+            "meter_start": transaction.meter_start if transaction else None,
+        }
+        self.emit("StopTransaction", payload, ctx)
+        if "id_tag" in payload:
+            return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+        return call_result.StopTransaction()

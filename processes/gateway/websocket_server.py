@@ -1,0 +1,69 @@
+"""The OCPP websocket server: which requests may upgrade (``admission.py``), which OCPP
+version a connection speaks (its subprotocol), and one session per connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from common.settings import GatewaySettings
+from processes.gateway.admission import Admission, charge_point_id
+from processes.gateway.registry import ConnectionRegistry
+from processes.gateway.session import OcppSession
+
+log = logging.getLogger(__name__)
+
+#: Builds the session of one connection (charge point id, websocket) for one OCPP version.
+SessionFactory = Callable[[str, ServerConnection], OcppSession]
+
+
+class WebsocketServer:
+    """Serves the OCPP port. ``sessions`` maps each subprotocol offered (in order of
+    preference) to the factory of its sessions."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        registry: ConnectionRegistry,
+        admission: Admission,
+        sessions: Mapping[str, SessionFactory],
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._admission = admission
+        self._sessions = sessions
+
+    def serve(self) -> Server:
+        """The server, to use as ``async with``."""
+        settings = self._settings
+        return serve(
+            self.handle,
+            settings.ocpp_host,
+            settings.ocpp_port,
+            subprotocols=[Subprotocol(name) for name in self._sessions],
+            process_request=self._admission,
+            max_size=settings.max_frame_bytes,
+            compression=None,
+            ssl=settings.tls.context() if settings.tls is not None else None,
+        )
+
+    async def handle(self, websocket: ServerConnection) -> None:
+        """The websockets handler: runs one charge point session until the socket closes."""
+        cp_id = charge_point_id(websocket.request.path if websocket.request else "")
+        if cp_id is None:  # admission already refused it; belt and braces
+            await websocket.close(1008, "no charge point id")
+            return
+        factory = self._sessions.get(websocket.subprotocol or "")
+        if factory is None:
+            await websocket.close(1002, f"subprotocol {' or '.join(self._sessions)} required")
+            return
+        async with self._registry.serving(cp_id, factory(cp_id, websocket), websocket) as session:
+            try:
+                await session.start()
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else closed.sent.code if closed.sent else "no close frame"
+                log.info("Charge point %s disconnected (%s)", cp_id, code)
