@@ -83,7 +83,8 @@ class ConfirmedPublications:
         self.confirmed_serial = 0  # every confirmed publication up to this serial has its PUBACK
 
     def __len__(self) -> int:
-        """Publications the broker has not confirmed yet."""
+        """Publications in flight from the oldest unconfirmed one on (brokers confirm in order:
+        in practice, the ones the broker has not confirmed yet)."""
         return len(self._in_flight)
 
     def add(self, mid: int, packet: bytes, written: bool) -> int:
