@@ -16,9 +16,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-#: PUBLISH with QoS 1 (MQTT 3.1.1, 3.3.1); | RETAIN sets the retain flag, | DUP the re-delivery flag.
+#: PUBLISH with QoS 1 (MQTT 3.1.1, 3.3.1); | 0x01 sets the retain flag, | DUP the re-delivery flag.
 PUBLISH_QOS1 = 0x32
-RETAIN = 0x01
 DUP = 0x08
 #: A PUBACK's first byte; its remaining length is always 2, the message id (3.4).
 PUBACK = 0x40
@@ -52,20 +51,6 @@ def topic_head(encoded: bytes) -> bytes:
     return len(encoded).to_bytes(2, "big") + encoded
 
 
-def publish_packet(head: bytes, mid: int, payload: bytes, retain: bool) -> bytes:
-    """A QoS 1 PUBLISH packet; ``head`` from :func:`topic_head`, ``payload`` at most MAX_PAYLOAD
-    bytes (the caller checks before it takes a message id for it)."""
-    return b"".join(
-        (
-            bytes((PUBLISH_QOS1 | retain,)),
-            remaining_length(len(head) + 2 + len(payload)),
-            head,
-            mid.to_bytes(2, "big"),
-            payload,
-        )
-    )
-
-
 class ConfirmedPublications:
     """The confirmed publications in flight, oldest first, each with its message id and serial.
 
@@ -87,13 +72,25 @@ class ConfirmedPublications:
         in practice, the ones the broker has not confirmed yet)."""
         return len(self._in_flight)
 
-    def add(self, mid: int, packet: bytes, written: bool) -> int:
-        """A new publication (``written``: it goes to the socket now); returns its serial."""
+    def add(self, head: bytes, mid: int, payload: bytes, retain: bool, written: bool) -> bytes:
+        """A new publication: its PUBLISH packet, to be written to the socket now if ``written``
+        (else after the next CONNACK); its serial is then :attr:`last_serial`. ``head`` comes
+        from :func:`topic_head`; ``payload`` is at most MAX_PAYLOAD bytes (the caller checks
+        before it takes a message id for it)."""
+        packet = b"".join(
+            (
+                bytes((PUBLISH_QOS1 | retain,)),
+                remaining_length(len(head) + 2 + len(payload)),
+                head,
+                mid.to_bytes(2, "big"),
+                payload,
+            )
+        )
         self.last_serial += 1
         entry = [mid, self.last_serial, packet, written, False]
         self._in_flight.append(entry)
         self._by_mid[mid] = entry
-        return self.last_serial
+        return packet
 
     def confirm(self, mid: int) -> bool:
         """A PUBACK: False when ``mid`` is not a confirmed publication's (one of paho's own)."""

@@ -28,7 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from common.mqtt.confirmed import MAX_PAYLOAD, PUBACK, ConfirmedPublications, publish_packet, topic_head
+from common.mqtt.confirmed import MAX_PAYLOAD, PUBACK, ConfirmedPublications, topic_head
 
 #: The paho-mqtt release the members below were checked against (requirements.txt pins it).
 PAHO_VERSION = "2.2.0"
@@ -175,9 +175,11 @@ class GatheringClient(paho.Client):
     fifth of the bridge's time).
 
     Confirmed publications (:meth:`publish_confirmed`, QoS 1, the loop's thread only) bypass
-    paho's message objects: :attr:`confirmations` (common/mqtt/confirmed.py) keeps them, this
-    class builds their packets, writes them and reads the broker's PUBACKs, which MQTT 3.1.1
-    sends in the order of the PUBLISH packets (4.6), in runs straight from the input chunk."""
+    paho's message objects: :attr:`confirmations` (common/mqtt/confirmed.py) builds their
+    packets and keeps them until confirmed; this class checks their topics as paho would, takes
+    their message ids from paho's counter, writes them, and reads the broker's PUBACKs, which
+    MQTT 3.1.1 sends in the order of the PUBLISH packets (4.6), in runs straight from the input
+    chunk."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -318,15 +320,13 @@ class GatheringClient(paho.Client):
         head = self._topic_head(topic)
         if len(payload) > MAX_PAYLOAD:
             raise ValueError("Payload too large.")
-        mid = self._mid_generate()
-        packet = publish_packet(head, mid, payload, retain)
         written = self._state == _ConnectionState.MQTT_CS_CONNECTED and self._sock is not None
-        serial = self.confirmations.add(mid, packet, written)
+        packet = self.confirmations.add(head, self._mid_generate(), payload, retain, written)
         if written:
             self.out_buffer += packet
             if self.on_buffered is not None:
                 self.on_buffered()
-        return serial
+        return self.confirmations.last_serial
 
     def _resend_confirmations(self) -> None:
         """After a CONNACK: every unconfirmed publication again, in order (DUP if it was sent)."""

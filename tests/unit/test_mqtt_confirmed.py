@@ -10,10 +10,11 @@ from common.mqtt.confirmed import (
     DUP,
     MAX_PAYLOAD,
     ConfirmedPublications,
-    publish_packet,
     remaining_length,
     topic_head,
 )
+
+HEAD = topic_head(b"t")
 
 
 def decode_remaining_length(data: bytes) -> tuple[int, int]:
@@ -39,7 +40,9 @@ def test_a_publish_packet_carries_topic_id_payload_and_flags(
     topic: str, mid: int, payload: bytes, retain: bool
 ) -> None:
     encoded = topic.encode("utf-8")
-    packet = publish_packet(topic_head(encoded), mid, payload, retain)
+    confirmed = ConfirmedPublications()
+    packet = confirmed.add(topic_head(encoded), mid, payload, retain, written=True)
+    assert confirmed.last_serial == 1
     assert packet[0] == 0x32 | retain  # PUBLISH, QoS 1, no DUP
     length, used = decode_remaining_length(packet[1:])
     body = packet[1 + used :]
@@ -59,7 +62,10 @@ def test_the_empty_topic_is_refused_and_the_largest_payload_is_what_a_packet_can
 def test_serials_count_up_and_in_order_confirmations_move_the_confirmed_serial() -> None:
     confirmed = ConfirmedPublications()
     assert (confirmed.last_serial, confirmed.confirmed_serial, len(confirmed)) == (0, 0, 0)
-    serials = [confirmed.add(mid, b"p%d" % mid, written=True) for mid in (7, 8, 9)]
+    serials = []
+    for mid in (7, 8, 9):
+        confirmed.add(HEAD, mid, b"p", False, written=True)
+        serials.append(confirmed.last_serial)
     assert serials == [1, 2, 3] and confirmed.last_serial == 3 and len(confirmed) == 3
     assert confirmed.confirm(7) and confirmed.confirmed_serial == 1
     assert confirmed.confirm(8) and confirmed.confirm(9)
@@ -68,7 +74,7 @@ def test_serials_count_up_and_in_order_confirmations_move_the_confirmed_serial()
 
 def test_a_mid_that_is_not_a_confirmed_publications_is_left_to_paho() -> None:
     confirmed = ConfirmedPublications()
-    confirmed.add(1, b"p", written=True)
+    confirmed.add(HEAD, 1, b"p", False, written=True)
     assert not confirmed.confirm(2)
     assert confirmed.confirm(1)
     assert not confirmed.confirm(1)  # confirmed once only
@@ -78,7 +84,7 @@ def test_a_mid_that_is_not_a_confirmed_publications_is_left_to_paho() -> None:
 def test_an_out_of_order_confirmation_waits_for_the_older_ones() -> None:
     confirmed = ConfirmedPublications()
     for mid in (1, 2, 3):
-        confirmed.add(mid, b"", written=True)
+        confirmed.add(HEAD, mid, b"", False, written=True)
     assert confirmed.confirm(2)
     assert (confirmed.confirmed_serial, len(confirmed)) == (0, 3)
     assert confirmed.confirm(1)
@@ -87,11 +93,7 @@ def test_an_out_of_order_confirmation_waits_for_the_older_ones() -> None:
 
 def test_after_a_reconnection_the_unconfirmed_are_resent_in_order_dup_only_if_written_before() -> None:
     confirmed = ConfirmedPublications()
-    packets = {mid: publish_packet(topic_head(b"t"), mid, b"%d" % mid, False) for mid in (1, 2, 3, 4)}
-    confirmed.add(1, packets[1], written=True)
-    confirmed.add(2, packets[2], written=True)
-    confirmed.add(3, packets[3], written=True)
-    confirmed.add(4, packets[4], written=False)  # published while disconnected
+    packets = {mid: confirmed.add(HEAD, mid, b"%d" % mid, False, written=mid != 4) for mid in (1, 2, 3, 4)}
     assert confirmed.confirm(2)  # out of order: not sent again
     resent = list(confirmed.to_resend())
     assert resent == [
@@ -107,7 +109,7 @@ def test_after_a_reconnection_the_unconfirmed_are_resent_in_order_dup_only_if_wr
 def test_the_confirmed_serial_is_the_longest_fully_confirmed_prefix_whatever_the_order(order: list[int]) -> None:
     confirmed = ConfirmedPublications()
     for mid in range(1, 21):
-        confirmed.add(mid, b"", written=True)  # serial == mid
+        confirmed.add(HEAD, mid, b"", False, written=True)  # serial == mid
     done: set[int] = set()
     for mid in order:
         assert confirmed.confirm(mid)
