@@ -51,7 +51,11 @@ class MqttLink:
     loop, subscriptions that survive a clean session, publications whose broker confirmation a
     consumer can wait for (``publish_confirmed`` returns a serial, ``confirmed_serial`` tells
     how far the broker has confirmed), and few, large socket writes. The functions that log keep
-    their names: BEMCom's log topic names the function as the emitter."""
+    their names: BEMCom's log topic names the function as the emitter.
+
+    ``on_message``, ``on_connected`` and ``on_subscribed`` are called from paho's callbacks, so
+    in the loop's thread: no hop to the loop is needed, but they must not raise (paho passes an
+    exception up through ``loop_read``) and must not block."""
 
     def __init__(
         self, settings: MqttSettings, client_name: str, on_message: Callable[[MqttMessage], None] | None = None
