@@ -17,7 +17,7 @@ from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker
 from common.health import record_mqtt_alive
 from common.logs import now_ms
-from common.mqtt import MqttLink, MqttMessage, thread_to_loop
+from common.mqtt import MqttLink, MqttMessage
 from common.process import run_until_stopped
 from common.settings import BridgeSettings
 from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
@@ -42,15 +42,13 @@ class Bridge:
         self.topics = Topics(settings.connector_name)
         self.state = DatapointState(self.topics)
         self._loop = asyncio.get_running_loop()
-        self._inbox: asyncio.Queue[MqttMessage] = asyncio.Queue()
         self._connected = asyncio.Event()
         self.restored = asyncio.Event()
         self.map_known = asyncio.Event()
-        self.mqtt = MqttLink(
-            settings.mqtt, f"{settings.connector_name}-bridge", thread_to_loop(self._loop, self._inbox)
-        )
-        self.mqtt.on_connected = lambda: self._in_loop(self._connected.set)
-        self.mqtt.on_subscribed = lambda topic: self._in_loop(self._subscribed, topic)
+        # paho runs in this loop (common/mqtt/link.py): its callbacks come in the loop's thread.
+        self.mqtt = MqttLink(settings.mqtt, f"{settings.connector_name}-bridge", self._on_message)
+        self.mqtt.on_connected = self._connected.set
+        self.mqtt.on_subscribed = self._subscribed
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
         self.tracker = DeliveryTracker(settings.mqtt.max_pending, self.mqtt)
         self.consumer = StreamConsumer(
@@ -70,10 +68,6 @@ class Bridge:
         self.connectors: dict[str, set[int]] = {}
         self.mqtt.subscribe(self.topics.available_datapoints, 1)
         self.mqtt.subscribe(self.topics.datapoint_map, 1)
-
-    def _in_loop(self, function: Any, *args: Any) -> None:
-        """From a paho callback: run ``function(*args)`` in the event loop, after the callback."""
-        self._loop.call_soon_threadsafe(function, *args)
 
     # -- MQTT out ---------------------------------------------------------------------
 
@@ -141,15 +135,14 @@ class Bridge:
             self.mqtt.unsubscribe(self.topics.available_datapoints)
             log.info("Known datapoints: %d sensors, %d actuators", len(self.state.sensors), len(self.state.actuators))
 
-    async def _read_inbox(self) -> None:
-        while True:
-            message = await self._inbox.get()
-            try:
-                self._on_mqtt(message)
-            except ValueError as error:
-                log.error("Ignored a message on %s: %s", message.topic, error)
-            except Exception:
-                log.exception("Failed to handle a message on %s", message.topic)
+    def _on_message(self, message: MqttMessage) -> None:
+        """paho's on_message (in the loop's thread): a bad message is logged, never raised into paho."""
+        try:
+            self._on_mqtt(message)
+        except ValueError as error:
+            log.error("Ignored a message on %s: %s", message.topic, error)
+        except Exception:
+            log.exception("Failed to handle a message on %s", message.topic)
 
     def _on_mqtt(self, message: MqttMessage) -> None:
         if message.topic == self.topics.datapoint_map:
@@ -242,7 +235,6 @@ class Bridge:
         )
         tasks: list[asyncio.Task[Any]] = [
             asyncio.create_task(self._consume(), name="events"),
-            asyncio.create_task(self._read_inbox(), name="mqtt-inbox"),
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._announce(), name="announce"),
         ]

@@ -1,12 +1,13 @@
-"""The MQTT connection of a process: paho-mqtt 2, driven by the process's asyncio loop.
+"""MqttLink: a process's MQTT connection, paho-mqtt 2 driven by the process's asyncio loop.
 
 paho's network thread (``loop_start``) costs a thread wake-up, a socket-pair write and a lock
-hand-over for every publication, and paho writes each MQTT packet with its own ``send`` and
-reads each incoming packet with three or more ``recv`` calls. Here paho runs in the event loop
-instead (its documented external-loop interface: ``loop_read``/``loop_write``/``loop_misc`` and
-the socket callbacks), and the socket I/O is gathered: packets leave in one ``send`` per loop
-iteration (per 2 ms when the link is busy), incoming bytes are read 64 KiB at a time. paho keeps
-everything else: packet encoding, QoS flows, re-sending unconfirmed messages after a reconnection.
+hand-over for every publication. Here paho runs in the event loop instead (its documented
+external-loop interface: ``loop_read``/``loop_write``/``loop_misc`` and the socket callbacks), so
+its callbacks (on_connect, on_message, on_subscribe) run in the loop's thread. The socket I/O is
+gathered: packets leave in one ``send`` per loop iteration (per 2 ms when the link is busy),
+incoming bytes are read 64 KiB at a time (common/mqtt/paho_adapter.py does the paho side). paho
+keeps everything else: packet encoding, QoS flows, re-sending its unconfirmed messages after a
+reconnection.
 
 Subscriptions are (re)made in the on-connect path every time, so a broker restart or a clean
 session never loses them. Reconnects back off exponentially, capped, with jitter. ``publish``
@@ -17,286 +18,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import socket
 import ssl
 import threading
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, _ConnectionState
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from common.mqtt.connect import open_tcp, tls_handshake
+from common.mqtt.messages import MqttMessage, to_json
+from common.mqtt.paho_adapter import GatheringClient
 from common.settings import MqttSettings
 
-log = logging.getLogger(__name__)
+#: The name these lines have always been logged under (before the module became a package).
+log = logging.getLogger("common.mqtt")
 
-#: Bytes asked of the socket per read.
-READ_CHUNK = 65536
-#: Bytes gathered for the socket before paho is told to hold its packets back.
-WRITE_BUFFER_LIMIT = 1 << 20
 #: Seconds a busy link gathers packets before the next ``send`` (see MqttLink._schedule_write).
 GATHER_INTERVAL = 0.002
 #: Seconds between two ``loop_misc`` calls (keepalive pings, a silent broker detected).
 MISC_INTERVAL = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class MqttMessage:
-    topic: str
-    payload: bytes
-    retain: bool
-
-
-#: One encoder for every payload (``json.dumps`` with options builds a new one per call).
-_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=str)
-
-
-def to_json(payload: Any) -> str:
-    """BEMCom parses every payload as JSON: never publish anything else (no NaN either)."""
-    return _ENCODER.encode(payload)
-
-
-_PUBLISH_QOS1 = 0x32  # PUBLISH, QoS 1 (MQTT 3.1.1, 3.3.1); | 0x01 retain, | 0x08 DUP
-_PUBACK = 0x40
-MAX_PAYLOAD = 268_435_455 - 65_535 - 4  # the largest remaining length, less topic and id
-
-
-def _remaining_length(length: int) -> bytes:
-    """MQTT's variable-length integer (3.1.1, 2.2.3)."""
-    if length < 128:
-        return bytes((length,))
-    out = bytearray()
-    while True:
-        digit, length = length & 0x7F, length >> 7
-        if length:
-            out.append(digit | 0x80)
-        else:
-            out.append(digit)
-            return bytes(out)
-
-
-#: What paho hands to an on_publish callback for a 3.1.1 PUBACK (no callback is set here).
-_SUCCESS = ReasonCode(PacketTypes.PUBACK)
-_NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
-
-
-class GatheringClient(paho.Client):
-    """paho's client whose socket writes are gathered in a buffer (sent by :class:`MqttLink`
-    once per loop iteration) and whose reads come from 64 KiB chunks.
-
-    Only the two socket primitives of paho 2.2 are replaced (``_sock_send``, ``_sock_recv``:
-    bytes in, a count or bytes out, ``BlockingIOError`` when the socket is not ready), the TCP
-    connect (``_create_socket_connection``: a socket MqttLink connected asynchronously), and the
-    PUBACK of MQTT 3.1.1 takes a short path (paho builds a reason code and a properties object
-    for each, a fifth of the bridge's time). The pinned paho version and
-    tests/unit/test_mqtt_link.py keep those contracts checked.
-
-    Confirmed publications (:meth:`publish_confirmed`, QoS 1, the loop's thread only) bypass
-    paho's message objects (a message, an info with a ``threading.Condition`` and a queue entry
-    per publication were a third of the bridge's time): the packet is built here, in flight it
-    is a tuple in a deque, and the broker's PUBACKs, which MQTT 3.1.1 sends in the order of the
-    PUBLISH packets (4.6), are read in runs straight from the input chunk. Each publication gets
-    a serial number; ``confirmed_serial`` says up to which serial all are confirmed. After a
-    reconnection every unconfirmed one is sent again (DUP set), as paho does with its own."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: A TCP connection MqttLink opened without blocking; paho's next connect uses it.
-        self.connected_socket: socket.socket | None = None
-        self.out_buffer = bytearray()
-        self._in_chunk = b""
-        self._in_pos = 0
-        #: Confirmed publications in flight, oldest first: [mid, serial, packet, written, confirmed].
-        self._confirming: deque[list[Any]] = deque()
-        self._confirming_mids: dict[int, list[Any]] = {}
-        self._topic_heads: dict[str, bytes] = {}
-        self.last_serial = 0  # of the newest confirmed publication
-        self.confirmed_serial = 0  # every confirmed publication up to this serial has its PUBACK
-        #: Called when a confirmed publication was put into ``out_buffer`` (MqttLink schedules a write).
-        self.on_buffered: Callable[[], None] | None = None
-
-    def _create_socket_connection(self) -> socket.socket:
-        sock, self.connected_socket = self.connected_socket, None
-        if sock is None:
-            return super()._create_socket_connection()
-        sock.setblocking(True)  # as paho's own socket.create_connection returns it
-        sock.settimeout(self._connect_timeout)
-        return sock
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        if isinstance(tcp_sock, ssl.SSLSocket):  # MqttLink did the handshake without blocking
-            return tcp_sock
-        wrapped: ssl.SSLSocket = super()._ssl_wrap_socket(tcp_sock)
-        return wrapped
-
-    def _sock_send(self, buf: bytes | bytearray) -> int:
-        if self._sock is None:
-            raise ConnectionError("no connection")
-        if len(self.out_buffer) >= WRITE_BUFFER_LIMIT:
-            raise BlockingIOError  # paho keeps the packet queued until the buffer drains
-        self.out_buffer += buf
-        return len(buf)
-
-    def _next_chunk(self) -> bool:
-        """Make sure unread input is at hand: read the next chunk when this one is used up.
-        False when the broker closed the connection; BlockingIOError when nothing came yet."""
-        if self._in_pos < len(self._in_chunk):
-            return True
-        data: bytes = super()._sock_recv(READ_CHUNK)
-        if not data:
-            return False
-        self._in_chunk, self._in_pos = data, 0
-        return True
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if not self._next_chunk():
-            return b""  # the broker closed the connection
-        start = self._in_pos
-        chunk = self._in_chunk[start : start + bufsize]
-        self._in_pos = start + len(chunk)
-        return chunk
-
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
-        packet = self._in_packet["packet"]
-        if self._protocol == paho.MQTTv5 or len(packet) != 2 or self.on_publish is not None:
-            return super()._handle_pubackcomp(cmd)
-        # MQTT 3.1.1: the packet is the message id; no reason code, no properties.
-        mid = (packet[0] << 8) | packet[1]
-        if cmd == "PUBACK" and self._confirm(mid):
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                return self._do_on_publish(mid, _SUCCESS, _NO_PROPERTIES)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    # -- confirmed publications ----------------------------------------------------------
-
-    @property
-    def unconfirmed(self) -> int:
-        """Confirmed publications the broker has not confirmed yet."""
-        return len(self._confirming)
-
-    def _topic_head(self, topic: str) -> bytes:
-        head = self._topic_heads.get(topic)
-        if head is None:
-            encoded = topic.encode("utf-8")
-            if not encoded:
-                raise ValueError("Invalid topic.")
-            self._raise_for_invalid_topic(encoded)
-            head = len(encoded).to_bytes(2, "big") + encoded
-            if len(self._topic_heads) >= 100_000:
-                self._topic_heads.clear()
-            self._topic_heads[topic] = head
-        return head
-
-    def publish_confirmed(self, topic: str, payload: bytes, retain: bool) -> int:
-        """A QoS 1 publication tracked by serial number (returned). Held while disconnected."""
-        if self._protocol == paho.MQTTv5:
-            raise RuntimeError("publish_confirmed speaks MQTT 3.1.1")
-        head = self._topic_head(topic)
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError("Payload too large.")
-        mid = self._mid_generate()
-        packet = b"".join(
-            (
-                bytes((_PUBLISH_QOS1 | retain,)),
-                _remaining_length(len(head) + 2 + len(payload)),
-                head,
-                mid.to_bytes(2, "big"),
-                payload,
-            )
-        )
-        self.last_serial += 1
-        entry = [mid, self.last_serial, packet, False, False]
-        self._confirming.append(entry)
-        self._confirming_mids[mid] = entry
-        if self._state == _ConnectionState.MQTT_CS_CONNECTED and self._sock is not None:
-            entry[3] = True
-            self.out_buffer += packet
-            if self.on_buffered is not None:
-                self.on_buffered()
-        return self.last_serial
-
-    def _confirm(self, mid: int) -> bool:
-        """A PUBACK: False when ``mid`` is not a confirmed publication's (paho's own then)."""
-        entry = self._confirming_mids.pop(mid, None)
-        if entry is None:
-            return False
-        entry[4] = True
-        confirming = self._confirming
-        while confirming and confirming[0][4]:  # in order, unless a broker confirms out of order
-            confirming.popleft()
-        self.confirmed_serial = confirming[0][1] - 1 if confirming else self.last_serial
-        return True
-
-    def _resend_confirming(self) -> None:
-        """After a CONNACK: every unconfirmed publication again, in order (DUP if it was sent)."""
-        if not self._confirming or self._sock is None:
-            return
-        for entry in self._confirming:
-            if entry[4]:
-                continue  # confirmed out of order already
-            packet = entry[2]
-            if entry[3]:
-                packet = bytes((packet[0] | 0x08,)) + packet[1:]
-            entry[3] = True
-            self.out_buffer += packet
-        if self.on_buffered is not None:
-            self.on_buffered()
-
-    def _handle_connack(self) -> MQTTErrorCode:
-        rc = super()._handle_connack()
-        if self._state == _ConnectionState.MQTT_CS_CONNECTED:
-            self._resend_confirming()
-        return rc
-
-    def _packet_read(self) -> MQTTErrorCode:
-        """Runs of PUBACKs for confirmed publications straight from the chunk; paho reads the rest."""
-        if self._in_packet["command"] == 0 and self._confirming:
-            try:
-                if not self._next_chunk():
-                    return MQTTErrorCode.MQTT_ERR_CONN_LOST
-            except BlockingIOError:
-                return MQTTErrorCode.MQTT_ERR_AGAIN
-            except OSError:
-                return MQTTErrorCode.MQTT_ERR_CONN_LOST
-            chunk, pos = self._in_chunk, self._in_pos
-            end = len(chunk) - 3
-            start = pos
-            while pos < end and chunk[pos] == _PUBACK and chunk[pos + 1] == 2:
-                if not self._confirm((chunk[pos + 2] << 8) | chunk[pos + 3]):
-                    break  # paho's own message: its handler takes this packet
-                pos += 4
-            if pos != start:
-                self._in_pos = pos
-                self._last_bytes_received = time.monotonic()
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
-        return super()._packet_read()
-
-    def has_buffered_input(self) -> bool:
-        """Bytes already read from the socket (or decrypted by TLS) that paho has not parsed:
-        the socket will not become readable for them again."""
-        if self._in_pos < len(self._in_chunk):
-            return True
-        pending = getattr(self._sock, "pending", None)
-        return bool(pending is not None and pending() > 0)
-
-    def reset_buffers(self) -> None:
-        self.out_buffer.clear()
-        self._in_chunk, self._in_pos = b"", 0
-
-
 class MqttLink:
+    """One process's connection to the broker, kept up for the process's lifetime.
+
+    What a process needs and paho leaves to it: reconnecting by itself without blocking the
+    loop, subscriptions that survive a clean session, publications whose broker confirmation a
+    consumer can wait for (``publish_confirmed`` returns a serial, ``confirmed_serial`` tells
+    how far the broker has confirmed), and few, large socket writes. The functions that log keep
+    their names: BEMCom's log topic names the function as the emitter.
+
+    ``on_message``, ``on_connected`` and ``on_subscribed`` are called from paho's callbacks, so
+    in the loop's thread: no hop to the loop is needed, but they must not raise (paho passes an
+    exception up through ``loop_read``) and must not block."""
+
     def __init__(
         self, settings: MqttSettings, client_name: str, on_message: Callable[[MqttMessage], None] | None = None
     ) -> None:
@@ -337,6 +97,7 @@ class MqttLink:
         self.client.on_socket_register_write = self._register_write
         self.client.on_socket_unregister_write = self._unregister_write
         self.client.on_buffered = self._schedule_write
+        self._confirmations = self.client.confirmations
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -397,56 +158,15 @@ class MqttLink:
                 self.client.loop_misc()
 
     async def _open_tcp(self) -> socket.socket:
-        loop = self.loop
-        timeout = self.client.connect_timeout
-        host, port = self._settings.host, self._settings.port
-        addresses = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-        error: OSError = OSError(f"no address for {host}")
-        for family, kind, protocol, _, address in addresses:
-            sock = socket.socket(family, kind, protocol)
-            sock.setblocking(False)
-            try:
-                await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
-            except OSError as failure:  # TimeoutError included
-                sock.close()
-                error = failure
-                continue
-            except BaseException:  # cancelled (stopping)
-                sock.close()
-                raise
-            return sock
-        raise error
+        return await open_tcp(self.loop, self._settings.host, self._settings.port, self.client.connect_timeout)
 
     async def _tls_handshake(self, sock: socket.socket) -> ssl.SSLSocket:
         """The TLS handshake with paho's own context (``tls_set``: the CA, the broker's host
         name checked), bounded by paho's connect timeout, without blocking the loop."""
-        context = self.client._ssl_context
+        context = self.client.ssl_context
         if context is None:
             raise ssl.SSLError("no TLS context")
-        tls = context.wrap_socket(sock, server_hostname=self._settings.host, do_handshake_on_connect=False)
-        try:
-            await asyncio.wait_for(self._handshake(tls), self.client.connect_timeout)
-        except BaseException:
-            tls.close()
-            raise
-        return tls
-
-    async def _handshake(self, tls: ssl.SSLSocket) -> None:
-        loop = self.loop
-        while True:
-            try:
-                tls.do_handshake()
-                return
-            except ssl.SSLWantReadError:
-                add, remove = loop.add_reader, loop.remove_reader
-            except ssl.SSLWantWriteError:
-                add, remove = loop.add_writer, loop.remove_writer
-            ready: asyncio.Future[None] = loop.create_future()
-            add(tls.fileno(), _resolve, ready)
-            try:
-                await ready
-            finally:
-                remove(tls.fileno())
+        return await tls_handshake(self.loop, sock, context, self._settings.host, self.client.connect_timeout)
 
     # -- socket I/O (paho's external-loop callbacks) ----------------------------------
 
@@ -578,7 +298,7 @@ class MqttLink:
 
     def publish_confirmed(self, topic: str, payload: Any, retain: bool = False) -> int:
         """A QoS 1 publication whose confirmation is tracked by serial number (see
-        :class:`GatheringClient`); only from the loop's thread. Returns its serial. While stopping
+        common/mqtt/confirmed.py); only from the loop's thread. Returns its serial. While stopping
         it is held, never confirmed, so whatever caused it is not acknowledged either."""
         return self.client.publish_confirmed(topic, to_json(payload).encode("utf-8"), retain)
 
@@ -589,15 +309,17 @@ class MqttLink:
     @property
     def last_serial(self) -> int:
         """The serial of the newest confirmed publication (0 before the first)."""
-        return self.client.last_serial
+        return self._confirmations.last_serial
 
     @property
     def confirmed_serial(self) -> int:
-        return self.client.confirmed_serial
+        """Every confirmed publication up to this serial has the broker's PUBACK."""
+        return self._confirmations.confirmed_serial
 
     @property
     def unconfirmed(self) -> int:
-        return self.client.unconfirmed
+        """Confirmed publications the broker has not confirmed yet."""
+        return len(self._confirmations)
 
     # -- paho callbacks (in the loop's thread) -------------------------------------------
 
@@ -641,18 +363,3 @@ class MqttLink:
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message is not None:
             self._on_message(MqttMessage(message.topic, bytes(message.payload), bool(message.retain)))
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    """A reader/writer callback: may fire again before it is removed."""
-    if not future.done():
-        future.set_result(None)
-
-
-def thread_to_loop(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> Callable[[Any], None]:
-    """A callback (from any thread) that hands its argument to an asyncio queue."""
-
-    def forward(item: Any) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    return forward
