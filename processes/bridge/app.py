@@ -11,6 +11,7 @@ from typing import Any
 import zmq.asyncio
 from paho.mqtt.client import MQTTMessageInfo
 
+from common.bemcom_topics import Topics
 from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, SequencedMessage
 from common.command_client import CommandClient
 from common.consumer import StreamConsumer
@@ -21,9 +22,9 @@ from common.mqtt import MqttLink, MqttMessage, thread_to_loop
 from common.process import run_until_stopped
 from common.settings import BridgeSettings
 from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
-from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object, sensor_json
-from processes.bridge.datapoints import SensorValue, join_key
+from processes.bridge.datapoint_state import DatapointState, Publication, parse_json_object, sensor_json
 from processes.bridge.executor import ActuatorExecutor
+from processes.bridge.sensors import SensorValue, join_key
 
 log = logging.getLogger(__name__)
 
