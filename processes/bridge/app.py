@@ -21,9 +21,9 @@ from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage, thread_to_loop
 from common.process import run_until_stopped
 from common.settings import BridgeSettings
-from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
+from processes.bridge.actuators.runner import ActuatorExecutor
+from processes.bridge.actuators.v16 import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
 from processes.bridge.datapoint_state import DatapointState, Publication, parse_json_object, sensor_json
-from processes.bridge.executor import ActuatorExecutor
 from processes.bridge.sensors import SensorValue, join_key
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ from ocpp.messages import Call, _validate_payload
 from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.settings import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
-from processes.bridge.actuators import (
+from processes.bridge.actuators.runner import ActuatorExecutor, data_transfer, generic_call, reply_outcome
+from processes.bridge.actuators.v16 import (
     EXAMPLES,
     LIMIT_PROFILE_BASE,
     SCHEDULE_PROFILE_BASE,
@@ -31,7 +32,6 @@ from processes.bridge.actuators import (
     parse_actuator_key,
     schedule_stack_level,
 )
-from processes.bridge.executor import ActuatorExecutor, data_transfer, generic_call, reply_outcome
 
 NOW = 1_790_000_000_000
 NOW_ISO = "2026-09-21T14:13:20Z"

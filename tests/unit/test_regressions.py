@@ -8,8 +8,8 @@ from ocpp.messages import Call, _validate_payload
 
 from common.bus import EVENT_STREAM, ErrorCode
 from common.command_client import CommandClient
-from processes.bridge.actuators import ActuatorKey, Context, InvalidValue
-from processes.bridge.executor import ActuatorExecutor
+from processes.bridge.actuators.runner import ActuatorExecutor
+from processes.bridge.actuators.v16 import ActuatorKey, Context, InvalidValue
 from processes.gateway.calls import build_call
 from processes.gateway.commands import CommandError
 from processes.gateway.journal import Journal

@@ -14,8 +14,8 @@ from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.logs import now_ms
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
-from processes.bridge import actuators as act
-from processes.bridge.actuators import ActuatorKey, Context, InvalidValue, OcppCall
+from processes.bridge.actuators import v16 as act
+from processes.bridge.actuators.v16 import ActuatorKey, Context, InvalidValue, OcppCall
 
 log = logging.getLogger(__name__)
 
