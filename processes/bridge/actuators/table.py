@@ -39,7 +39,8 @@ def no_needs(value: Any) -> frozenset[Need]:
 
 
 def rate_unit_unless_removal(value: Any) -> frozenset[Need]:
-    """A limit is planned in the charge point's rate unit; null or "" needs none (it removes)."""
+    """A limit is planned in the charge point's rate unit; null or "" needs none (it removes).
+    (A blank string removes the limit too, but has always asked first: kept as it is.)"""
     return NOTHING if value is None or value == "" else frozenset({Need.RATE_UNIT})
 
 
