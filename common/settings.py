@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from common.actuator_kinds import ACTUATOR_KINDS
 from common.security import parse_htpasswd, server_tls_context
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,26 +24,6 @@ DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
 #: Exit code of a process stopped by a bad setting (EX_CONFIG of sysexits.h).
 #: supervisord.conf lists it as an expected exit code, so the process is not restarted.
 EXIT_BAD_SETTINGS = 78
-
-#: Actuator kinds, as named in OCPP_CONFIG (DATAPOINTS.md).
-CONNECTOR_ACTUATORS = (
-    "execute_send_charging_profile",
-    "execute_send_charging_schedule",
-    "execute_trigger_message",
-    "execute_remote_start_transaction",
-    "execute_remote_stop_transaction",
-    "execute_unlock_connector",
-    "execute_change_availability",
-    "execute_clear_charging_profile",
-)
-CHARGE_POINT_ACTUATORS = (
-    "execute_reset",
-    "execute_change_configuration",
-    "execute_get_configuration",
-    "execute_data_transfer",
-    "execute_ocpp_call",
-)
-ACTUATOR_KINDS = CONNECTOR_ACTUATORS + CHARGE_POINT_ACTUATORS
 
 
 class SettingsError(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 import zmq.asyncio
 from paho.mqtt.client import MQTTMessageInfo
 
+from common.bemcom_topics import Topics
 from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, SequencedMessage
 from common.command_client import CommandClient
 from common.consumer import StreamConsumer
@@ -20,10 +21,10 @@ from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage
 from common.process import run_until_stopped
 from common.settings import BridgeSettings
-from processes.bridge.actuators import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
-from processes.bridge.bemcom import DatapointState, Publication, Topics, parse_json_object, sensor_json
-from processes.bridge.datapoints import SensorValue, join_key
-from processes.bridge.executor import ActuatorExecutor
+from processes.bridge.actuators.runner import ActuatorRunner
+from processes.bridge.actuators.table import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
+from processes.bridge.datapoint_state import DatapointState, Publication, parse_json_object, sensor_json
+from processes.bridge.sensors import SensorValue, join_key
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Bridge:
             handle_other=self._on_other,
             delivered=self.tracker.advance,
         )
-        self.executor = ActuatorExecutor(
+        self.runner = ActuatorRunner(
             self.client, settings.call_timeout, settings.charging_voltage, settings.charging_phases, self._on_outcome
         )
         self.connectors: dict[str, set[int]] = {}
@@ -93,7 +94,7 @@ class Bridge:
     def _learn_charge_point(self, event: Event) -> None:
         """Offer the actuators of a charge point as soon as it is known, and of each connector it reports."""
         if event.kind in {"BootNotification", "Connected"}:
-            self.executor.forget(event.cp)
+            self.runner.forget(event.cp)
         connectors = self.connectors.get(event.cp)
         connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
         if connectors is not None and (not isinstance(connector, int) or connector in connectors):
@@ -184,7 +185,7 @@ class Bridge:
         except ValueError as error:
             self._on_outcome(actuator, f"InvalidValue: {error}", {})
             raise
-        self.executor.submit(actuator, message["value"])
+        self.runner.submit(actuator, message["value"])
 
     # -- loops ------------------------------------------------------------------------
 
@@ -244,7 +245,7 @@ class Bridge:
             await self._close()
 
     async def _close(self) -> None:
-        await self.executor.close()
+        await self.runner.close()
         await self.consumer.flush_ack()
         await self.client.close()
         self.mqtt.stop()

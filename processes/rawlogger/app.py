@@ -9,6 +9,7 @@ from typing import Any
 import zmq.asyncio
 
 from common import __version__
+from common.bemcom_topics import Topics
 from common.bus import INBOUND, RAW_STREAM, RawFrame, SequencedMessage
 from common.command_client import CommandClient
 from common.consumer import StreamConsumer
@@ -38,7 +39,7 @@ def raw_message(frame: RawFrame) -> dict[str, Any]:
 class RawLogger:
     def __init__(self, settings: RawLoggerSettings, context: zmq.asyncio.Context) -> None:
         self.settings = settings
-        self.topic = f"{settings.connector_name}/raw_message_to_db"
+        self.topics = Topics(settings.connector_name)
         self.mqtt = (
             MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
         )
@@ -51,14 +52,14 @@ class RawLogger:
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
         if self.mqtt is not None:
             payload = {"timestamp": ts, "msg": f"rawlogger: {msg}", "emitter": emitter, "level": level}
-            self.mqtt.publish(f"{self.settings.connector_name}/logs", payload, 0, True)
+            self.mqtt.publish(self.topics.logs, payload, 0, True)
 
     async def _on_frame(self, message: SequencedMessage) -> None:
         await self.tracker.wait_for_room()
         if self.mqtt is not None:
             serial = self.mqtt.last_serial
             if isinstance(message, RawFrame):  # QoS 1: the broker confirms it
-                serial = self.mqtt.publish_confirmed(self.topic, raw_message(message))
+                serial = self.mqtt.publish_confirmed(self.topics.raw_message_to_db, raw_message(message))
             self.tracker.record(message.run, message.seq, serial)
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -72,7 +73,7 @@ class RawLogger:
                 self.settings.bus.commands_endpoint,
                 self.settings.mqtt.host,
                 self.settings.mqtt.port,
-                self.topic,
+                self.topics.raw_message_to_db,
             )
         else:
             # The gateway does not journal raw frames either then (see GatewaySettings).

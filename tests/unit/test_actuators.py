@@ -1,4 +1,4 @@
-"""Unit tests of processes.bridge.actuators and the pure parts of processes.bridge.executor:
+"""Unit tests of processes.bridge.actuators (table, values, v16 plans, reply outcomes):
 actuator keys, actuator values -> OCPP calls (schema-checked), reply outcomes."""
 
 from __future__ import annotations
@@ -12,26 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ocpp.messages import Call, _validate_payload
 
+from common.actuator_kinds import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
 from common.bus import ErrorCode, Reply
-from common.command_client import CommandClient
-from common.settings import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
-from processes.bridge.actuators import (
-    EXAMPLES,
+from processes.bridge.actuators.plan import Context, OcppCall, reply_outcome
+from processes.bridge.actuators.table import SPECS, ActuatorKey, actuator_keys, parse_actuator_key, plan_calls
+from processes.bridge.actuators.v16 import (
     LIMIT_PROFILE_BASE,
     SCHEDULE_PROFILE_BASE,
     START_MARGIN_MS,
     TRIGGER_MESSAGES,
-    ActuatorKey,
-    Context,
-    InvalidValue,
-    OcppCall,
-    actuator_keys,
-    iso,
+    data_transfer,
+    generic_call,
     limit_stack_level,
-    parse_actuator_key,
     schedule_stack_level,
 )
-from processes.bridge.executor import ActuatorExecutor, data_transfer, generic_call, reply_outcome
+from processes.bridge.actuators.values import InvalidValue, iso
 
 NOW = 1_790_000_000_000
 NOW_ISO = "2026-09-21T14:13:20Z"
@@ -41,14 +36,6 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 PLANNED_KINDS = tuple(kind for kind in ACTUATOR_KINDS if kind != "execute_remote_stop_transaction")
-
-
-def _ignore_outcome(actuator: ActuatorKey, outcome: str, configuration: dict[str, str]) -> None:
-    del actuator, outcome, configuration
-
-
-# plan() does not use the command client.
-EXECUTOR = ActuatorExecutor(cast(CommandClient, None), 30.0, 230.0, 3, _ignore_outcome)
 
 
 def assert_schema_valid(call: OcppCall) -> None:
@@ -65,7 +52,7 @@ def actuator(kind: str, connector: int = 1, cp: str = "CP_1") -> ActuatorKey:
 
 
 def plan(kind: str, value: Any, connector: int = 1, context: Context = CTX_W) -> list[OcppCall]:
-    calls = EXECUTOR.plan(actuator(kind, connector), value, context)
+    calls = plan_calls(actuator(kind, connector), value, context)
     assert calls
     for call in calls:
         assert_schema_valid(call)
@@ -79,7 +66,7 @@ def plan_one(kind: str, value: Any, connector: int = 1, context: Context = CTX_W
 
 def invalid(kind: str, value: Any, connector: int = 1, context: Context = CTX_W) -> str:
     with pytest.raises(InvalidValue) as caught:
-        EXECUTOR.plan(actuator(kind, connector), value, context)
+        plan_calls(actuator(kind, connector), value, context)
     assert str(caught.value)
     return str(caught.value)
 
@@ -149,7 +136,7 @@ def test_actuator_keys_offer_connector_zero_and_reported_connectors() -> None:
     expected |= {f"CP.1__{kind}" for kind in CHARGE_POINT_ACTUATORS}
     assert set(keys) == expected
     for key, example in keys.items():
-        assert example == EXAMPLES[key.rsplit("__", 1)[1]]
+        assert example == SPECS[key.rsplit("__", 1)[1]].example
 
 
 def test_actuator_keys_without_connectors_offer_connector_zero() -> None:
@@ -169,7 +156,7 @@ def test_actuator_keys_respect_the_kinds_selection() -> None:
 
 @pytest.mark.parametrize("kind", PLANNED_KINDS)
 def test_examples_plan_into_valid_calls(kind: str) -> None:
-    plan(kind, EXAMPLES[kind])
+    plan(kind, SPECS[kind].example)
 
 
 def test_iso() -> None:
@@ -717,7 +704,7 @@ def test_plan_returns_schema_valid_calls_or_raises_invalid_value(
         values |= schedules.map(json.dumps)  # JSON text is accepted for schedules only
     value = data.draw(values, label="value")
     try:
-        calls = EXECUTOR.plan(actuator(kind, connector), value, context)
+        calls = plan_calls(actuator(kind, connector), value, context)
     except InvalidValue:
         return
     assert calls

@@ -1,4 +1,4 @@
-"""Unit tests of processes.bridge.bemcom.DatapointState: known keys, datapoint map, publications."""
+"""Unit tests of processes.bridge.datapoint_state.DatapointState: known keys, datapoint map, publications."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.bemcom_topics import Topics
 from common.bus import Event
 from common.mqtt import to_json
-from processes.bridge.bemcom import DatapointState, Publication, Topics, sensor_json
-from processes.bridge.datapoints import SensorValue, meter_number
+from processes.bridge.datapoint_state import DatapointState, Publication, sensor_json
+from processes.bridge.sensors import SensorValue, meter_number
 
 T0 = 1_790_000_000_000
 
@@ -259,7 +260,7 @@ def test_nan_is_not_json_so_a_restored_copy_with_nan_is_refused() -> None:
 
 def test_a_charge_point_inventing_keys_is_capped_and_others_are_not_affected() -> None:
     from common.bus import Event
-    from processes.bridge import bemcom
+    from processes.bridge import datapoint_state
 
     state = DatapointState(Topics("cn"))
 
@@ -267,10 +268,10 @@ def test_a_charge_point_inventing_keys_is_capped_and_others_are_not_affected() -
         payload = {"vendor_id": "V", "message_id": str(message_id), "data": "x"}
         return Event(run="r", seq=message_id, cp=cp, kind="DataTransfer", ts=1, payload=payload)
 
-    for number in range(bemcom.MAX_KEYS_PER_CHARGE_POINT + 50):
+    for number in range(datapoint_state.MAX_KEYS_PER_CHARGE_POINT + 50):
         state.apply_event(transfer("NOISY", number))
     noisy = [key for key in state.sensors if key.startswith("NOISY__")]
-    assert len(noisy) == bemcom.MAX_KEYS_PER_CHARGE_POINT
+    assert len(noisy) == datapoint_state.MAX_KEYS_PER_CHARGE_POINT
     assert state.refused_keys == 50
     state.apply_event(transfer("NOISY", 0))  # a known key still gets its values
     state.apply_event(transfer("QUIET", 1))

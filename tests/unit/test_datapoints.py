@@ -1,4 +1,4 @@
-"""Unit tests of processes.bridge.datapoints: gateway events -> BEMCom sensor values."""
+"""Unit tests of processes.bridge.sensors: gateway events -> BEMCom sensor values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.bus import Event
-from processes.bridge.datapoints import (
+from processes.bridge.sensors import (
     SensorValue,
     join_key,
     meter_key,

@@ -1,27 +1,20 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from ocpp.messages import Call, _validate_payload
 
 from common.bus import EVENT_STREAM, ErrorCode
-from common.command_client import CommandClient
-from processes.bridge.actuators import ActuatorKey, Context, InvalidValue
-from processes.bridge.executor import ActuatorExecutor
+from processes.bridge.actuators.plan import Context
+from processes.bridge.actuators.table import ActuatorKey, plan_calls
+from processes.bridge.actuators.values import InvalidValue
 from processes.gateway.command_server import CommandError
 from processes.gateway.journal import Journal
 from processes.gateway.v16.calls import build_call
 
 NOW = 1_790_000_000_000
-
-
-def _ignore(*_: Any) -> None:
-    pass
-
-
-EXECUTOR = ActuatorExecutor(cast(CommandClient, None), 30.0, 230.0, 3, _ignore)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +30,7 @@ EXECUTOR = ActuatorExecutor(cast(CommandClient, None), 30.0, 230.0, 3, _ignore)
 )
 def test_out_of_range_numbers_are_invalid_values(kind: str, value: Any) -> None:
     with pytest.raises(InvalidValue):
-        calls = EXECUTOR.plan(ActuatorKey("CP_1", 1, kind, f"CP_1__1__{kind}"), value, Context(now_ms=NOW))
+        calls = plan_calls(ActuatorKey("CP_1", 1, kind, f"CP_1__1__{kind}"), value, Context(now_ms=NOW))
         for call in calls:  # a plan that is returned must at least be sendable over the bus
             assert abs(call.payload["csChargingProfiles"]["chargingSchedule"].get("duration", 0)) < 2**31
 
@@ -59,7 +52,7 @@ def test_plan_never_returns_schema_invalid_calls(kind: str, value: Any) -> None:
         None if kind in {"execute_change_configuration", "execute_get_configuration", "execute_data_transfer"} else 1
     )
     try:
-        calls = EXECUTOR.plan(ActuatorKey("CP_1", connector, kind, "k"), value, Context(now_ms=NOW))
+        calls = plan_calls(ActuatorKey("CP_1", connector, kind, "k"), value, Context(now_ms=NOW))
     except InvalidValue:
         return
     for call in calls:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from common.actuator_kinds import ACTUATOR_KINDS
 from common.settings import (
-    ACTUATOR_KINDS,
     DEFAULT_ENV_FILE,
     BridgeSettings,
     GatewaySettings,

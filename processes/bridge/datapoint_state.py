@@ -9,9 +9,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from common.bemcom_topics import Topics
 from common.bus import Event
 from common.mqtt import to_json
-from processes.bridge.datapoints import SensorValue, sensor_values
+from processes.bridge.sensors import SensorValue, sensor_values
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +28,6 @@ class Publication:
 #: Sensor keys one charge point may create in a run (a charge point with 10 connectors and every
 #: measurand on every phase has a few hundred).
 MAX_KEYS_PER_CHARGE_POINT = 2000
-
-
-class Topics:
-    """The topics of BEMCOM.md for one connector name."""
-
-    def __init__(self, connector_name: str) -> None:
-        self.heartbeat = f"{connector_name}/heartbeat"
-        self.logs = f"{connector_name}/logs"
-        self.available_datapoints = f"{connector_name}/available_datapoints"
-        self.datapoint_map = f"{connector_name}/datapoint_map"
-        self.raw_message_to_db = f"{connector_name}/raw_message_to_db"
 
 
 _json_string = json.encoder.encode_basestring_ascii  # what json.dumps does with a str

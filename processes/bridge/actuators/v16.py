@@ -1,22 +1,28 @@
-"""Actuator values -> OCPP calls, without sockets (DATAPOINTS.md, "Actuators").
+"""The OCPP 1.6 plans: actuator values -> OCPP 1.6 calls, and 1.6 replies -> outcomes, without
+sockets (DATAPOINTS.md, "Actuators").
 
-Each function takes the value as BEMCom delivered it (any JSON type) and returns the
-OCPP-J calls to make, or raises :class:`InvalidValue` saying why the value does not fit.
+Each plan takes (connector id, 0 for the charge point; the value as BEMCom delivered it; the
+:class:`Context`) and returns the OCPP-J calls to make, or raises :class:`InvalidValue` saying
+why the value does not fit. ``table.py`` names the plan of each actuator.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from common.settings import CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
-
-SEPARATOR = "__"
-RESULT_SUFFIX = "__result"
+from common.bus import Reply
+from processes.bridge.actuators.plan import Context, OcppCall, Result, reply_outcome
+from processes.bridge.actuators.values import (
+    InvalidValue,
+    as_number,
+    iso,
+    power_limit,
+    removes_limit,
+    timestamp_ms,
+    transaction_id,
+)
 
 TRIGGER_MESSAGES = (
     "BootNotification",
@@ -34,6 +40,22 @@ SCHEDULE_PROFILE_BASE = 2000
 #: little behind applies it at once.
 START_MARGIN_MS = 60_000
 
+#: The configuration key that tells the charge point's charging rate unit(s).
+RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
+RATE_UNIT_QUERY = OcppCall("GetConfiguration", {"key": [RATE_UNIT_KEY]})
+
+
+def rate_unit(values: Iterable[object]) -> str:
+    """W, or A when the values of ChargingScheduleAllowedChargingRateUnit name no Power (W
+    when there are none)."""
+    texts = [str(value) for value in values]
+    return "W" if any("Power" in text for text in texts) or not texts else "A"
+
+
+def configuration_values(reply: Reply) -> list[Any]:
+    """The values of a GetConfiguration result, as reported."""
+    return [item.get("value", "") for item in reply.result.get("payload", {}).get("configurationKey", [])]
+
 
 def schedule_stack_level(connector: int) -> int:
     """OCPP 1.6 (3.13.2): a profile with the stackLevel and purpose of an existing one replaces
@@ -46,130 +68,7 @@ def limit_stack_level(connector: int) -> int:
     return 2 * connector + 2
 
 
-MAX_POWER_W = 10_000_000.0  # 10 MW: above any charge point; keeps the arithmetic finite
-LATEST_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
-
-EXAMPLES: dict[str, Any] = {
-    "execute_send_charging_profile": 11000,
-    "execute_send_charging_schedule": [{"from_timestamp": None, "to_timestamp": None, "value": 11000}],
-    "execute_trigger_message": 4,
-    "execute_remote_start_transaction": "ID_TAG",
-    "execute_remote_stop_transaction": True,
-    "execute_unlock_connector": True,
-    "execute_change_availability": "Operative",
-    "execute_clear_charging_profile": True,
-    "execute_reset": "Soft",
-    "execute_change_configuration": {"key": "HeartbeatInterval", "value": "300"},
-    "execute_get_configuration": None,
-    "execute_data_transfer": {"vendor_id": "vendor", "message_id": "message", "data": "text"},
-    "execute_ocpp_call": {"action": "ClearCache", "payload": {}},
-}
-
-
-class InvalidValue(ValueError):
-    """The actuator value does not fit; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class ActuatorKey:
-    cp: str
-    connector: int | None  # None for charge-point-level actuators
-    kind: str
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class OcppCall:
-    action: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What the bridge learnt before planning: the charge point's rate unit and active transaction."""
-
-    now_ms: int
-    voltage: float = 230.0
-    phases: int = 3
-    rate_unit: str = "W"
-    active_transaction: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def actuator_keys(cp: str, connectors: Iterable[int], kinds: Iterable[str]) -> dict[str, Any]:
-    """Actuator keys of one charge point: connector-level ones for connector 0 and every
-    connector it reported, charge-point-level ones once."""
-    selected = set(kinds)
-    keys: dict[str, Any] = {}
-    for connector in sorted({0, *connectors}):
-        for kind in CONNECTOR_ACTUATORS:
-            if kind in selected:
-                keys[SEPARATOR.join((cp, str(connector), kind))] = EXAMPLES[kind]
-    for kind in CHARGE_POINT_ACTUATORS:
-        if kind in selected:
-            keys[SEPARATOR.join((cp, kind))] = EXAMPLES[kind]
-    return keys
-
-
-def parse_actuator_key(key: str) -> ActuatorKey | None:
-    head, _, kind = key.rpartition(SEPARATOR)
-    if kind in CHARGE_POINT_ACTUATORS and head:
-        return ActuatorKey(head, None, kind, key)
-    if kind in CONNECTOR_ACTUATORS:
-        cp, _, connector = head.rpartition(SEPARATOR)
-        if cp and connector.isdigit():
-            return ActuatorKey(cp, int(connector), kind, key)
-    return None
-
-
-# -- value parsing ----------------------------------------------------------------------
-
-
-def as_number(value: Any, what: str) -> float:
-    if isinstance(value, bool):
-        raise InvalidValue(f"{what} must be a number, not {json.dumps(value)}")
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            raise InvalidValue(f"{what} is out of range") from None
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except (ValueError, OverflowError):
-            raise InvalidValue(f"{what} must be a number, got {value!r}") from None
-    else:
-        raise InvalidValue(f"{what} must be a number, got {json.dumps(value)[:60]}")
-    if not math.isfinite(number):
-        raise InvalidValue(f"{what} must be a finite number")
-    return number
-
-
-def timestamp_ms(value: Any, what: str) -> int:
-    """A BEMCom timestamp (ms since the epoch), between 1970 and 2100."""
-    number = as_number(value, what)
-    if not 0 <= number <= LATEST_TIMESTAMP_MS:
-        raise InvalidValue(f"{what} must be milliseconds since 1970 (up to the year 2100), got {number:g}")
-    return int(number)
-
-
-def one_decimal(number: float) -> float | int:
-    """Rounded down to 0.1 (the schema's multipleOf), an int when whole (11000, not 11000.0)."""
-    tenths = math.floor(round(number * 10, 6))
-    return tenths // 10 if tenths % 10 == 0 else tenths / 10
-
-
-def power_limit(watts: float, context: Context) -> tuple[str, float | int, dict[str, Any]]:
-    """(charging rate unit, limit rounded down to 0.1, extra period fields)."""
-    if not 0 <= watts <= MAX_POWER_W:
-        raise InvalidValue(f"a power limit must be from 0 to {MAX_POWER_W:g} W, got {watts:g} W")
-    if context.rate_unit == "A":
-        return "A", one_decimal(watts / (context.voltage * context.phases)), {"numberPhases": context.phases}
-    return "W", one_decimal(watts), {}
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+# -- charging profiles ------------------------------------------------------------------
 
 
 def charging_profile(connector: int, profile_id: int, stack_level: int, schedule: dict[str, Any]) -> OcppCall:
@@ -188,7 +87,7 @@ def clear_profile(profile_id: int) -> OcppCall:
 
 
 def plan_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    if value is None or (isinstance(value, str) and value.strip() == ""):
+    if removes_limit(value):
         return [clear_profile(LIMIT_PROFILE_BASE + connector)]
     unit, limit, extra = power_limit(as_number(value, "the power limit"), context)
     schedule = {
@@ -247,6 +146,19 @@ def plan_charging_schedule(connector: int, value: Any, context: Context) -> list
     return [charging_profile(connector, SCHEDULE_PROFILE_BASE + connector, schedule_stack_level(connector), schedule)]
 
 
+def plan_clear_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    return [clear_profile(LIMIT_PROFILE_BASE + connector), clear_profile(SCHEDULE_PROFILE_BASE + connector)]
+
+
+def cleared(replies: Sequence[Reply]) -> Result:
+    """Accepted when either profile was cleared (a connector rarely has both)."""
+    accepted = [reply for reply in replies if reply_outcome(reply) == "Accepted"]
+    return Result(reply_outcome(accepted[0] if accepted else replies[0]))
+
+
+# -- connector calls --------------------------------------------------------------------
+
+
 def trigger_message(value: Any) -> str:
     if isinstance(value, str) and value.strip() in TRIGGER_MESSAGES:
         return value.strip()
@@ -260,6 +172,34 @@ def trigger_message(value: Any) -> str:
     raise InvalidValue(f"unknown message to trigger {json.dumps(value)[:60]}; expected one of {choices}")
 
 
+def plan_trigger_message(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    payload: dict[str, Any] = {"requestedMessage": trigger_message(value)}
+    return [OcppCall("TriggerMessage", payload | ({"connectorId": connector} if connector else {}))]
+
+
+def plan_remote_start(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    if value is None or isinstance(value, bool | dict | list) or not str(value).strip():
+        raise InvalidValue("remote start needs an idTag (a string)")
+    payload = {"idTag": str(value).strip()} | ({"connectorId": connector} if connector else {})
+    return [OcppCall("RemoteStartTransaction", payload)]
+
+
+def plan_remote_stop(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    """The transaction the value names, else the connector's active one (Need.ACTIVE_TRANSACTION)."""
+    transaction = transaction_id(value)
+    if transaction is None:
+        transaction = context.active_transaction
+    if transaction is None:
+        raise InvalidValue(f"no active transaction on connector {connector} of {context.cp}")
+    return [OcppCall("RemoteStopTransaction", {"transactionId": transaction})]
+
+
+def plan_unlock_connector(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    if connector == 0:
+        raise InvalidValue("unlock needs a connector id above 0")
+    return [OcppCall("UnlockConnector", {"connectorId": connector})]
+
+
 def availability(value: Any) -> str:
     text = str(value).strip().lower() if not isinstance(value, bool) else ("true" if value else "false")
     if text in {"operative", "true", "1", "1.0"}:
@@ -269,6 +209,20 @@ def availability(value: Any) -> str:
     raise InvalidValue(
         f"availability must be Operative or Inoperative (or true/false, 1/0), got {json.dumps(value)[:60]}"
     )
+
+
+def plan_change_availability(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    return [OcppCall("ChangeAvailability", {"connectorId": connector, "type": availability(value)})]
+
+
+# -- charge point calls -----------------------------------------------------------------
+
+
+def plan_reset(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    text = str(value).strip().capitalize()
+    if text not in {"Soft", "Hard"}:
+        raise InvalidValue(f"reset must be Soft or Hard, got {json.dumps(value)[:60]}")
+    return [OcppCall("Reset", {"type": text})]
 
 
 def configuration_change(value: Any) -> dict[str, str]:
@@ -285,6 +239,10 @@ def configuration_change(value: Any) -> dict[str, str]:
     raise InvalidValue('a configuration change must be {"key": k, "value": v} or the string "k=v"')
 
 
+def plan_change_configuration(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    return [OcppCall("ChangeConfiguration", configuration_change(value))]
+
+
 def configuration_keys(value: Any) -> dict[str, Any]:
     if value is None or value == "" or value == []:
         return {}
@@ -293,3 +251,54 @@ def configuration_keys(value: Any) -> dict[str, Any]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return {"key": value}
     raise InvalidValue("get configuration takes null, a key or a list of keys")
+
+
+def plan_get_configuration(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    return [OcppCall("GetConfiguration", configuration_keys(value))]
+
+
+def configuration_learnt(replies: Sequence[Reply]) -> Result:
+    """Accepted, with every key and value the charge point reported (``configuration__`` sensors)."""
+    reply = replies[0]
+    if not reply.ok:
+        return Result(reply_outcome(reply))
+    items = reply.result.get("payload", {}).get("configurationKey", [])
+    learnt = {
+        str(item["key"]): str(item.get("value", "")) for item in items if isinstance(item, dict) and "key" in item
+    }
+    return Result("Accepted", learnt)
+
+
+def data_transfer(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("vendor_id"), str) or not value["vendor_id"]:
+        raise InvalidValue('data transfer needs {"vendor_id": ..., "message_id": ..., "data": ...}')
+    payload: dict[str, Any] = {"vendorId": value["vendor_id"]}
+    if value.get("message_id") is not None:
+        payload["messageId"] = str(value["message_id"])
+    if value.get("data") is not None:
+        data = value["data"]
+        payload["data"] = data if isinstance(data, str) else json.dumps(data)
+    return payload
+
+
+def plan_data_transfer(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    return [OcppCall("DataTransfer", data_transfer(value))]
+
+
+def generic_call(value: Any) -> OcppCall:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidValue('an OCPP call must be {"action": ..., "payload": {...}}') from None
+    if not isinstance(value, dict) or not isinstance(value.get("action"), str):
+        raise InvalidValue('an OCPP call must be {"action": ..., "payload": {...}}')
+    payload = value.get("payload", {})
+    if not isinstance(payload, dict):
+        raise InvalidValue("the payload of an OCPP call must be an object")
+    return OcppCall(value["action"], payload)
+
+
+def plan_ocpp_call(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    """Any call a central system sends; ``table.plan_calls`` checks the action and the schema."""
+    return [generic_call(value)]

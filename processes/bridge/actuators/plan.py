@@ -1,0 +1,86 @@
+"""What a plan is made of, for every protocol version: the context it is made in, the OCPP
+calls it makes, and how the gateway's replies to them become the outcome of the write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from common.bus import ErrorCode, Reply
+
+
+@dataclass(frozen=True, slots=True)
+class OcppCall:
+    action: str
+    payload: dict[str, Any]
+
+
+class Need(Enum):
+    """What the runner learns before planning, when an actuator needs it for a value."""
+
+    #: The charge point's charging rate unit (W or A), asked once and remembered.
+    RATE_UNIT = "rate unit"
+    #: The id of the connector's active transaction, asked from the gateway.
+    ACTIVE_TRANSACTION = "active transaction"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the bridge learnt before planning: the time, the charge point's electrical facts,
+    and what the actuator's :class:`Need` asked for (defaults where it asked for nothing)."""
+
+    now_ms: int
+    voltage: float = 230.0
+    phases: int = 3
+    rate_unit: str = "W"
+    active_transaction: int | None = None
+    cp: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome text for the ``__result`` sensor and the configuration values learnt."""
+
+    text: str
+    configuration: dict[str, str] = field(default_factory=dict)
+
+
+Calls = Callable[[int, Any, Context], list[OcppCall]]
+"""(connector id, 0 for the charge point; value; context) -> the calls, or InvalidValue."""
+Outcome = Callable[[Sequence[Reply]], Result]
+"""The replies to the calls, in order -> the result."""
+
+
+def reply_outcome(reply: Reply) -> str:
+    if reply.ok:
+        status = reply.result.get("status") if isinstance(reply.result, dict) else None
+        return str(status) if status is not None else "Accepted"
+    if reply.error == ErrorCode.CALL_ERROR.value:
+        return reply.reason.split(":", 1)[0]  # the charge point's CallError code
+    if reply.error == ErrorCode.INVALID_VALUE.value:
+        return f"InvalidValue: {reply.reason}"
+    return str(reply.error)
+
+
+def first_reply(replies: Sequence[Reply]) -> Result:
+    """The usual outcome: the status of the (first) call."""
+    return Result(reply_outcome(replies[0]))
+
+
+def result_json(replies: Sequence[Reply]) -> Result:
+    """The call's result payload as compact JSON text (or the status when it failed)."""
+    reply = replies[0]
+    if reply.ok:
+        return Result(json.dumps(reply.result.get("payload", {}), separators=(",", ":")))
+    return Result(reply_outcome(reply))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one protocol version carries out one actuator."""
+
+    calls: Calls
+    outcome: Outcome = first_reply

@@ -1,0 +1,195 @@
+"""The actuator table: one :class:`ActuatorSpec` per actuator kind of DATAPOINTS.md.
+
+Everything about actuators reads it: the announcement (:func:`actuator_keys`), key parsing,
+planning (:func:`plan_calls`) and outcome reporting (``runner.py``). Adding an actuator is one
+entry here, its plan function in ``v16.py`` and its name in ``common/actuator_kinds.py`` (the
+names ``OCPP_CONFIG`` is checked against; this module refuses to load when they disagree).
+A second protocol version adds its plan to the ``plans`` of each entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from common.actuator_kinds import CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
+from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
+from processes.bridge.actuators import v16
+from processes.bridge.actuators.plan import Context, Need, OcppCall, Plan, result_json
+from processes.bridge.actuators.values import InvalidValue, transaction_id
+
+SEPARATOR = "__"
+RESULT_SUFFIX = "__result"
+
+
+class Level(Enum):
+    CONNECTOR = "connector"  # {cp}__{c}__{name}, for connector 0 and every connector reported
+    CHARGE_POINT = "charge point"  # {cp}__{name}
+
+
+CONNECTOR = Level.CONNECTOR
+CHARGE_POINT = Level.CHARGE_POINT
+NOTHING: frozenset[Need] = frozenset()
+
+
+def no_needs(value: Any) -> frozenset[Need]:
+    return NOTHING
+
+
+def rate_unit_unless_removal(value: Any) -> frozenset[Need]:
+    """A limit is planned in the charge point's rate unit; null or "" needs none (it removes).
+    (A blank string removes the limit too, but has always asked first: kept as it is.)"""
+    return NOTHING if value is None or value == "" else frozenset({Need.RATE_UNIT})
+
+
+def transaction_unless_named(value: Any) -> frozenset[Need]:
+    return NOTHING if transaction_id(value) is not None else frozenset({Need.ACTIVE_TRANSACTION})
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorSpec:
+    name: str
+    level: Level
+    #: Announced as the actuator's example value in ``available_datapoints``; it plans as it is.
+    example: Any
+    #: Protocol version (``common.schemas.V16``, ...) -> how that version carries it out.
+    plans: Mapping[str, Plan]
+    #: What the runner must learn before planning this value.
+    needs: Callable[[Any], frozenset[Need]] = no_needs
+
+
+_SPECS = (
+    ActuatorSpec(
+        "execute_send_charging_profile",
+        CONNECTOR,
+        example=11000,
+        plans={V16: Plan(v16.plan_charging_profile)},
+        needs=rate_unit_unless_removal,
+    ),
+    ActuatorSpec(
+        "execute_send_charging_schedule",
+        CONNECTOR,
+        example=[{"from_timestamp": None, "to_timestamp": None, "value": 11000}],
+        plans={V16: Plan(v16.plan_charging_schedule)},
+        needs=rate_unit_unless_removal,
+    ),
+    ActuatorSpec("execute_trigger_message", CONNECTOR, example=4, plans={V16: Plan(v16.plan_trigger_message)}),
+    ActuatorSpec(
+        "execute_remote_start_transaction", CONNECTOR, example="ID_TAG", plans={V16: Plan(v16.plan_remote_start)}
+    ),
+    ActuatorSpec(
+        "execute_remote_stop_transaction",
+        CONNECTOR,
+        example=True,
+        plans={V16: Plan(v16.plan_remote_stop)},
+        needs=transaction_unless_named,
+    ),
+    ActuatorSpec("execute_unlock_connector", CONNECTOR, example=True, plans={V16: Plan(v16.plan_unlock_connector)}),
+    ActuatorSpec(
+        "execute_change_availability", CONNECTOR, example="Operative", plans={V16: Plan(v16.plan_change_availability)}
+    ),
+    ActuatorSpec(
+        "execute_clear_charging_profile",
+        CONNECTOR,
+        example=True,
+        plans={V16: Plan(v16.plan_clear_charging_profile, v16.cleared)},
+    ),
+    ActuatorSpec("execute_reset", CHARGE_POINT, example="Soft", plans={V16: Plan(v16.plan_reset)}),
+    ActuatorSpec(
+        "execute_change_configuration",
+        CHARGE_POINT,
+        example={"key": "HeartbeatInterval", "value": "300"},
+        plans={V16: Plan(v16.plan_change_configuration)},
+    ),
+    ActuatorSpec(
+        "execute_get_configuration",
+        CHARGE_POINT,
+        example=None,
+        plans={V16: Plan(v16.plan_get_configuration, v16.configuration_learnt)},
+    ),
+    ActuatorSpec(
+        "execute_data_transfer",
+        CHARGE_POINT,
+        example={"vendor_id": "vendor", "message_id": "message", "data": "text"},
+        plans={V16: Plan(v16.plan_data_transfer)},
+    ),
+    ActuatorSpec(
+        "execute_ocpp_call",
+        CHARGE_POINT,
+        example={"action": "ClearCache", "payload": {}},
+        plans={V16: Plan(v16.plan_ocpp_call, result_json)},
+    ),
+)
+#: Every actuator kind, by name, in the order of ``common.actuator_kinds.ACTUATOR_KINDS``.
+SPECS: Mapping[str, ActuatorSpec] = {spec.name: spec for spec in _SPECS}
+CONNECTOR_SPECS = tuple(spec for spec in _SPECS if spec.level is CONNECTOR)
+CHARGE_POINT_SPECS = tuple(spec for spec in _SPECS if spec.level is CHARGE_POINT)
+
+
+def _check_names() -> None:
+    """The table and the names of common/actuator_kinds.py are one list, in one order."""
+    connector = tuple(spec.name for spec in CONNECTOR_SPECS)
+    charge_point = tuple(spec.name for spec in CHARGE_POINT_SPECS)
+    if (connector, charge_point) != (CONNECTOR_ACTUATORS, CHARGE_POINT_ACTUATORS) or len(SPECS) != len(_SPECS):
+        raise RuntimeError("the actuator table and common/actuator_kinds.py name different actuators")
+
+
+_check_names()
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorKey:
+    cp: str
+    connector: int | None  # None for charge-point-level actuators
+    kind: str
+    key: str
+
+
+def actuator_keys(cp: str, connectors: Iterable[int], kinds: Iterable[str]) -> dict[str, Any]:
+    """Actuator keys of one charge point with their example values: connector-level ones for
+    connector 0 and every connector it reported, charge-point-level ones once."""
+    selected = set(kinds)
+    keys: dict[str, Any] = {}
+    for connector in sorted({0, *connectors}):
+        for spec in CONNECTOR_SPECS:
+            if spec.name in selected:
+                keys[SEPARATOR.join((cp, str(connector), spec.name))] = spec.example
+    for spec in CHARGE_POINT_SPECS:
+        if spec.name in selected:
+            keys[SEPARATOR.join((cp, spec.name))] = spec.example
+    return keys
+
+
+def parse_actuator_key(key: str) -> ActuatorKey | None:
+    head, _, kind = key.rpartition(SEPARATOR)
+    spec = SPECS.get(kind)
+    if spec is None:
+        return None
+    if spec.level is CHARGE_POINT:
+        return ActuatorKey(head, None, kind, key) if head else None
+    cp, _, connector = head.rpartition(SEPARATOR)
+    if cp and connector.isdigit():
+        return ActuatorKey(cp, int(connector), kind, key)
+    return None
+
+
+def plan_of(kind: str, version: str = V16) -> Plan:
+    spec = SPECS.get(kind)
+    if spec is None:
+        raise InvalidValue(f"unknown actuator {kind}")
+    return spec.plans[version]
+
+
+def plan_calls(actuator: ActuatorKey, value: Any, context: Context, version: str = V16) -> list[OcppCall]:
+    """The calls for a value, each one a central system sends and valid by the version's
+    schema; or InvalidValue."""
+    calls = plan_of(actuator.kind, version).calls(actuator.connector or 0, value, context)
+    for call in calls:
+        if call.action not in CENTRAL_SYSTEM_ACTIONS[version]:
+            raise InvalidValue(f"{call.action!r} is not a call a central system sends in OCPP {version}")
+        problem = schema_problem(call.action, call.payload, version)
+        if problem is not None:
+            raise InvalidValue(f"{call.action} payload fails the OCPP {version} schema: {problem}")
+    return calls
