@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.process import load_settings, run_program
 from common.settings import load_bridge
-from processes.bridge.app import Bridge
+from processes.bridge.bridge import Bridge
 
 PROCESS = "bridge"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from common.process import load_settings, run_program
 from common.settings import load_rawlogger
-from processes.rawlogger.app import RawLogger
+from processes.rawlogger.rawlogger import RawLogger
 
 PROCESS = "rawlogger"
 
