@@ -1,5 +1,9 @@
-"""Real parts for end-to-end tests: a mosquitto on a free port, the connector under
-supervisord with the repository's own supervisord.conf, and an MQTT observer."""
+"""Real parts for the end-to-end tests and the benchmarks: a mosquitto on a free port, the
+connector under supervisord with the repository's own supervisord.conf, and an MQTT observer.
+
+Development code, not test code: tests/ and bench/ both import it from here (bench/ never imports
+tests/). It is not part of the image (tools/ is, for operators): it needs mosquitto and the
+checkout's supervisord.conf, which only a development machine has."""
 
 from __future__ import annotations
 
@@ -22,8 +26,22 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ("gateway", "bridge", "rawlogger")
+
+__all__ = [
+    "PROGRAMS",
+    "ROOT",
+    "Broker",
+    "Connector",
+    "Observer",
+    "Received",
+    "free_port",
+    "mosquitto_binary",
+    "port_open",
+    "running",
+    "wait_until",
+]
 
 
 def free_port() -> int:
@@ -78,13 +96,23 @@ class Broker:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> None:
+        """Start mosquitto and wait until it says it is running (its listener is open by then).
+
+        Another program may have taken the port while this broker was stopped: then mosquitto
+        exits instead, and this fails loudly. (``wait`` is accepted for symmetry with
+        Connector.start; the broker is always waited for.)"""
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
-            self._process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)], stdout=log, stderr=log)
-        wait_until(lambda: port_open(self.port), 10, "mosquitto to listen")
-        # Another program may have taken the port while this broker was stopped: fail loudly.
-        time.sleep(0.2)
-        if self._process.poll() is not None:
-            raise RuntimeError(f"mosquitto could not listen on {self.port}: {self.log.read_text()[-500:]}")
+            process = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)], stdout=log, stderr=log)
+        self._process = process
+
+        def running() -> bool:
+            said = self.log.read_bytes()[offset:]
+            if process.poll() is not None:
+                raise RuntimeError(f"mosquitto could not listen on {self.port}: {said.decode(errors='replace')[-500:]}")
+            return b" running" in said  # "mosquitto version 2.0.11 running", after the listener opened
+
+        wait_until(running, 10, "mosquitto to report it is running")
 
     def stop(self) -> None:
         if self._process is not None:

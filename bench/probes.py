@@ -19,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.harness import wait_until
+from bench.harness import wait_until
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

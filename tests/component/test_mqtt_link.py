@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from bench.harness import Broker, Observer
 from common.mqtt import WRITE_BUFFER_LIMIT, MqttLink, MqttMessage
 from common.settings import MqttSettings
-from tests.support.harness import Broker, Observer
 
 
 def settings(port: int) -> MqttSettings:

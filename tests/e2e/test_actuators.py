@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from bench.harness import Broker, Connector, Observer, wait_until
 from tests.support.chargepoint import NO_ANSWER, SimulatedChargePoint
-from tests.support.harness import Broker, Connector, Observer, wait_until
 
 pytestmark = pytest.mark.e2e
 
