@@ -156,7 +156,11 @@ def assert_nothing_lost(connector: Connector, observer: Observer, senders: list[
         assert all(payload["timestamp"] == BASE_MS + payload["value"] * 1000 for payload in received)
     for index, sender in enumerate(senders):
         expected = {str(value) for value in sender.answered}
-        wait_until(lambda i=index, e=expected: not e - raw_meter_values(observer, f"CP_F{i}"), 30, "the raw frames")
+
+        def all_raw_frames_seen(cp_id: str = f"CP_F{index}", expected: set[str] = expected) -> bool:
+            return not expected - raw_meter_values(observer, cp_id)
+
+        wait_until(all_raw_frames_seen, 30, "the raw frames")
 
 
 def raw_meter_values(observer: Observer, cp_id: str) -> set[str]:
