@@ -18,7 +18,7 @@ DEMO_ARGS ?=
 .PHONY: help
 help: ## List the targets
 	@echo "Targets:"
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
 .PHONY: venv
 venv: ## Create/update .venv with the runtime requirements
@@ -40,15 +40,25 @@ demo: ## Demo: private broker, the connector, 3 simulated charge points, datapoi
 	$(PY) -m tools.demo $(DEMO_ARGS)
 
 .PHONY: test
-test: ## Run the whole test suite (unit and end-to-end) with pytest
+test: ## Run the whole test suite (unit, component and end-to-end) with pytest
 	@bash scripts/bootstrap.sh test
 	@# pytest's exit code 5 means "no tests collected": not a failure while the suite is young.
 	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests collected"; else exit $$rc; fi; }
 
 .PHONY: test-unit
-test-unit: ## Run the unit tests only (no broker, no processes)
+test-unit: ## Run the pure unit tests only (tests/unit: no sockets, no subprocesses; enforced)
 	@bash scripts/bootstrap.sh test
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-component
+test-component: ## Run the component tests (tests/component: real sockets, ZeroMQ, websockets, mosquitto)
+	@bash scripts/bootstrap.sh test
+	$(PY) -m pytest tests/component $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end tests (tests/e2e: the processes under supervisord)
+	@bash scripts/bootstrap.sh test
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: ## ruff check, ruff format --check, mypy

@@ -24,7 +24,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.asyncio.client import connect
 
-from tests.support.harness import Broker, Connector, Observer, wait_until
+from bench.harness import Broker, Connector, Observer, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

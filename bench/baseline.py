@@ -26,20 +26,20 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class BaselineChargePoint(ChargePoint):  # type: ignore[misc]
-    @on(Action.boot_notification)  # type: ignore[misc]
+class BaselineChargePoint(ChargePoint):
+    @on(Action.boot_notification)
     def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
         return call_result.BootNotification(current_time=now(), interval=300, status=RegistrationStatus.accepted)
 
-    @on(Action.status_notification)  # type: ignore[misc]
+    @on(Action.status_notification)
     def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
         return call_result.StatusNotification()
 
-    @on(Action.heartbeat)  # type: ignore[misc]
+    @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
         return call_result.Heartbeat(current_time=now())
 
-    @on(Action.meter_values)  # type: ignore[misc]
+    @on(Action.meter_values)
     def on_meter_values(self, **_: Any) -> call_result.MeterValues:
         return call_result.MeterValues()
 

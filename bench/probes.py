@@ -19,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.harness import wait_until
+from bench.harness import wait_until
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -123,7 +123,8 @@ def _count_arrivals(pipe: Connection, port: int, topic: str) -> None:
     pipe.send("subscribed")
     count, last = 0, 0.0
     while True:
-        readable, _, _ = select.select([sock, pipe], [], [])
+        watched: list[socket.socket | Connection] = [sock, pipe]
+        readable, _, _ = select.select(watched, [], [])
         if sock in readable:
             data = sock.recv(1 << 20)
             if not data:

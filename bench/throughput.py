@@ -41,9 +41,9 @@ from typing import Any
 
 from bench import baseline as baseline_server
 from bench.actuator_latency import ChargePoints, machine, mqtt_client, percentile, write_limits
+from bench.harness import Broker, Connector, free_port, port_open, wait_until
 from bench.loadgen import SAMPLES_PER_METER_VALUES, WorkerConfig, raise_fd_limit, worker
 from bench.probes import ArrivalCounter, Control, CpuMeter, fd_limit, rss_bytes
-from tests.support.harness import Broker, Connector, free_port, port_open, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")

@@ -1,4 +1,14 @@
-"""Fixtures every layer of the suite shares: a real mosquitto on a free port."""
+"""What every layer of the suite shares: each test marked with its layer, and a real mosquitto on a
+free port (the ``broker`` fixture, for tests/component and tests/e2e; tests/unit/conftest.py
+refuses it, as it refuses every socket and subprocess).
+
+The layers, by directory:
+- tests/unit: pure (no sockets, no subprocesses); no marker, so ``-m "not component and not e2e"``
+  selects exactly these;
+- tests/component (marker ``component``): real sockets, ZeroMQ, websockets, mosquitto, tools run
+  as subprocesses (openssl, hadolint);
+- tests/e2e (marker ``e2e``): the real processes under supervisord.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import Broker
+from bench.harness import Broker
+
+TESTS = Path(__file__).resolve().parent
+LAYER_MARKERS = {"component": pytest.mark.component, "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if layer in LAYER_MARKERS:
+            item.add_marker(LAYER_MARKERS[layer])
 
 
 @pytest.fixture

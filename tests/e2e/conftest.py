@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import Broker, Connector, Observer
+from bench.harness import Broker, Connector, Observer
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.chargepoint import NO_ANSWER, SimulatedChargePoint
-from tests.support.harness import Broker, Connector, Observer, wait_until
+from bench.harness import Broker, Connector, Observer, wait_until
+from tests.support.chargepoint import NO_ANSWER, AnswerSpec, SimulatedChargePoint
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +118,7 @@ def test_power_limit_becomes_a_charging_profile_and_reports_accepted(bemcom: Bem
 
 
 def test_watts_become_amperes_where_the_charge_point_takes_only_current(bemcom: Bemcom, url: str) -> None:
-    answers = {
+    answers: dict[str, AnswerSpec] = {
         "GetConfiguration": {
             "configurationKey": [
                 {"key": "ChargingScheduleAllowedChargingRateUnit", "readonly": True, "value": "Current"}
@@ -200,7 +200,7 @@ def test_trigger_message_accepts_numbers_numeric_strings_and_names(bemcom: Bemco
 
 
 def test_outcomes_rejected_timeout_and_not_connected(bemcom: Bemcom, url: str) -> None:
-    answers = {"Reset": {"status": "Rejected"}, "UnlockConnector": NO_ANSWER}
+    answers: dict[str, AnswerSpec] = {"Reset": {"status": "Rejected"}, "UnlockConnector": NO_ANSWER}
 
     async def scenario() -> None:
         async with SimulatedChargePoint(url, "CP_OUT", answers=answers) as cp:
@@ -246,7 +246,7 @@ def test_malformed_actuator_messages_never_stop_the_connector(bemcom: Bemcom, ur
 
 
 def test_two_charge_points_at_once_and_a_burst_arrives_in_order(bemcom: Bemcom, url: str) -> None:
-    slow = {"ChangeConfiguration": NO_ANSWER}
+    slow: dict[str, AnswerSpec] = {"ChangeConfiguration": NO_ANSWER}
 
     async def scenario() -> None:
         async with (

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import WebSocketException
 
+from bench.harness import Broker, Connector, Observer, port_open, wait_until
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import Broker, Connector, Observer, port_open, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +59,7 @@ class MeterSender:
                 continue
             self.answered.append(value)
             value += 1
-            await asyncio.sleep(INTERVAL)
+            await asyncio.sleep(INTERVAL)  # the pace of the meter values, not a wait for anything
         await self.cp.close()
 
     async def _reconnect(self) -> None:
@@ -70,7 +70,7 @@ class MeterSender:
                 self.reconnects += 1
                 return
             except (OSError, TimeoutError, WebSocketException):
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # a charge point's pause between reconnection attempts
 
 
 @pytest.fixture
@@ -116,7 +116,10 @@ def run_with_fault(connector: Connector, observer: Observer, fault: Callable[[],
     async def scenario() -> None:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(sender.run(stop)) for sender in senders]
-        await asyncio.sleep(1.0)
+        flowing = int(1.0 / INTERVAL)  # about a second of meter values from every charge point
+        await asyncio.to_thread(
+            wait_until, lambda: all(len(s.answered) >= flowing for s in senders), 20, "meter values to flow"
+        )
         await asyncio.to_thread(fault)
         # Values keep flowing after the fault: every charge point is answered again.
         marks = [len(sender.answered) for sender in senders]
@@ -153,7 +156,11 @@ def assert_nothing_lost(connector: Connector, observer: Observer, senders: list[
         assert all(payload["timestamp"] == BASE_MS + payload["value"] * 1000 for payload in received)
     for index, sender in enumerate(senders):
         expected = {str(value) for value in sender.answered}
-        wait_until(lambda i=index, e=expected: not e - raw_meter_values(observer, f"CP_F{i}"), 30, "the raw frames")
+
+        def all_raw_frames_seen(cp_id: str = f"CP_F{index}", expected: set[str] = expected) -> bool:
+            return not expected - raw_meter_values(observer, cp_id)
+
+        wait_until(all_raw_frames_seen, 30, "the raw frames")
 
 
 def raw_meter_values(observer: Observer, cp_id: str) -> set[str]:

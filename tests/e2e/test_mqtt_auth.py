@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness import Broker, Connector, Observer, free_port, wait_until
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import Broker, Connector, Observer, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 

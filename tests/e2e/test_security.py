@@ -17,9 +17,9 @@ import bcrypt
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from bench.harness import Broker, Connector, Observer, wait_until
 from tests.support.certs import KeyPair, certificate_authority, client_context, self_signed, signed_by
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import Broker, Connector, Observer, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness import Broker, Connector, Observer, port_open, wait_until
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import Broker, Connector, Observer, port_open, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -166,28 +166,43 @@ def test_without_raw_logging_frames_stay_on_the_bus_but_out_of_the_journal(tmp_p
             await cp.boot()
             await cp.heartbeat()
 
-    def raw_head() -> int:
-        while True:  # the newest gateway.alive
+    def next_raw_head() -> int:
+        """The raw head of the next gateway.alive (sent every 0.2 s): of one sent after now."""
+        while alive.poll(0):  # the queued ones were sent earlier
+            alive.recv_multipart()
+        while True:
+            assert alive.poll(10_000), "no gateway.alive for 10 s"
             message = decode(alive.recv_multipart())
-            if isinstance(message, GatewayAlive) and not alive.poll(0):
+            if isinstance(message, GatewayAlive):
                 return int(message.heads.get("raw", 0))
+
+    async def talk_until_tapped() -> None:
+        """Probe charge points talk until the tap gets a raw frame: the gateway has seen the tap
+        (it reads subscriptions every BUS_HEARTBEAT_INTERVAL, 0.2 s here)."""
+        deadline = time.monotonic() + 10
+        probe = 0
+        while not tap.poll(100):
+            assert time.monotonic() < deadline, "the gateway built no raw frame for the tap within 10 s"
+            probe += 1
+            await talk(f"CP_PROBE_{probe}")
 
     try:
         alive.setsockopt(zmq.SUBSCRIBE, ALIVE_TOPIC)
         alive.connect(connector.env["BUS_EVENTS_ENDPOINT"])
         asyncio.run(talk("CP_UNTAPPED"))
         observer.wait_for("available_datapoints", lambda p: "CP_UNTAPPED" in str(p))
-        time.sleep(0.5)
-        assert raw_head() == 0  # no tap: no raw frame was even built
+        assert next_raw_head() == 0  # no tap: no raw frame was even built
 
         tap.setsockopt(zmq.SUBSCRIBE, RAW_PREFIX)
         tap.connect(connector.env["BUS_EVENTS_ENDPOINT"])
-        time.sleep(1.0)  # the gateway reads subscriptions every BUS_HEARTBEAT_INTERVAL (0.2 s here)
+        asyncio.run(talk_until_tapped())
         asyncio.run(talk("CP_TAPPED"))
         frames = []
         while tap.poll(2000):
             message = decode(tap.recv_multipart())
             assert isinstance(message, RawFrame)
+            if message.cp.startswith("CP_PROBE_"):
+                continue
             frames.append((message.cp, message.direction))
             if len(frames) == 4:
                 break
@@ -266,7 +281,6 @@ def test_transaction_ids_stay_unique_across_gateway_restarts(connector: Connecto
         await asyncio.to_thread(
             wait_until, lambda: connector.child_pids().get("gateway") not in (None, gateway), 20, "a new gateway"
         )
-        await asyncio.sleep(0.5)
         await cp.close()
         await asyncio.to_thread(wait_until, lambda: _connects(connector), 20, "the gateway to listen again")
         await cp.connect()

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from bench.harness import ROOT, Broker, Connector, Observer, running, wait_until
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import ROOT, Broker, Connector, Observer, running, wait_until
 
 pytestmark = pytest.mark.e2e
 

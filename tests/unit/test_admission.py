@@ -12,7 +12,6 @@ import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
-from processes.gateway import admission
 from processes.gateway.admission import Admission, CredentialCheck
 
 HASHES = {"CP_1": bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()}
@@ -83,7 +82,7 @@ def test_successful_verifications_are_cached_and_failures_are_not(monkeypatch: p
         calls.append(password)
         return real(password, hashed)
 
-    monkeypatch.setattr(admission.bcrypt, "checkpw", counting)
+    monkeypatch.setattr(bcrypt, "checkpw", counting)  # the module admission calls
     credentials = CredentialCheck(HASHES)
 
     async def run() -> list[bool]:
@@ -108,7 +107,7 @@ def test_bcrypt_runs_off_the_event_loop() -> None:
         verifying = asyncio.create_task(credentials.verify("CP_1", "wrong"))
         while not verifying.done():
             ticks += 1
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # a tick of the loop: counting them is the point
         assert verifying.result() is False
         return ticks
 

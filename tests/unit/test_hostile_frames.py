@@ -26,7 +26,7 @@ class FakeConnection:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def recv(self) -> str:
+    async def recv(self, decode: bool | None = None) -> str:
         raise AssertionError("route_message is driven directly")
 
     async def send(self, message: str) -> None:
@@ -232,7 +232,7 @@ def test_each_defect_gets_the_callerror_ocpp_j_prescribes(frame: str, expected: 
         assert reply[0] == 4 and reply[2] == expected, reply
         [warning] = logs.at_least(logging.WARNING)
         assert warning.levelno == logging.WARNING and warning.exc_info is None
-        assert "CP_1" in warning.getMessage() and expected in warning.getMessage()
+        assert "CP_1" in warning.getMessage() and str(expected) in warning.getMessage()
 
 
 @pytest.mark.parametrize(

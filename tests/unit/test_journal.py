@@ -180,6 +180,21 @@ def test_new_consumer_after_trim_learns_of_the_loss(db: sqlite3.Connection) -> N
     assert seqs_of(replay.messages) == [8, 9, 10, 11, 12]
 
 
+def test_consumer_whose_last_message_was_just_trimmed_has_lost_nothing() -> None:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        journal = Journal(db, "run-1", max_per_stream=5)
+        for _ in range(12):
+            seq = journal.next_seq(EVENT_STREAM)
+            journal.append(EVENT_STREAM, seq, {"run": "run-1", "seq": seq})
+        journal.trim()  # keeps 8..12
+        replay = journal.read(EVENT_STREAM, "bridge", "run-1", 7, 100)  # the consumer has 1..7
+        assert [m["seq"] for m in replay.messages] == [8, 9, 10, 11, 12]
+        assert replay.lost is False  # nothing it needed was deleted
+    finally:
+        db.close()
+
+
 def test_drops_of_undelivered_entries_are_counted_and_logged(
     db: sqlite3.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:

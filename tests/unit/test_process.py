@@ -63,7 +63,7 @@ def test_only_fully_confirmed_messages_count_as_delivered_and_publications_bound
         tracker.record("r", 4, 5)
         link.unconfirmed = 3  # 3 pending: consuming must pause
         waiting = asyncio.create_task(tracker.wait_for_room())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the behaviour under test: still waiting 50 ms later
         assert not waiting.done()
         link.confirmed_serial, link.unconfirmed = 3, 2
         await asyncio.wait_for(waiting, 1)

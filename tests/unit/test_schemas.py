@@ -6,6 +6,7 @@ character too long, astral characters, lone surrogates, missing and extra fields
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -110,11 +111,17 @@ def objects(schema: dict[str, Any], root: dict[str, Any] | None = None) -> st.Se
     return st.builds(build, st.fixed_dictionaries(fields), extra)
 
 
+@functools.cache
+def payloads(name: str) -> st.SearchStrategy[Any]:
+    """Payloads for a schema, built once (not for every example): objects of it, or any JSON."""
+    return objects(schema_of(name)) | junk
+
+
 @pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_compiled_check_agrees_with_the_library(name: str, data: st.DataObject) -> None:
-    payload = data.draw(objects(schema_of(name)) | junk)
+    payload = data.draw(payloads(name))
     assert check(name, payload) == library_validator(name).is_valid(payload), payload
 
 

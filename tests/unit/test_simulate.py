@@ -111,7 +111,9 @@ def test_remote_start_and_stop_pick_the_right_connector() -> None:
         assert station.remote_start({"idTag": "A", "connectorId": 2}) == {"status": "Accepted"}
         assert two.requested_tag == "A" and two.start_wake.is_set() and one.requested_tag is None
         assert station.remote_start({"idTag": "B", "connectorId": 2}) == {"status": "Rejected"}  # already asked
-        assert station.remote_start({"idTag": "C"}) == {"status": "Accepted"} and one.requested_tag == "C"
+        # (station.connectors[0], not ``one``: mypy keeps ``one.requested_tag`` narrowed to None from above)
+        assert station.remote_start({"idTag": "C"}) == {"status": "Accepted"}
+        assert station.connectors[0].requested_tag == "C"
         assert station.remote_start({"idTag": "D"}) == {"status": "Rejected"}
         one.transaction = 77
         assert station.remote_stop({"transactionId": 78}) == {"status": "Rejected"}

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from bench.harness import Broker, Observer
 from common.mqtt import WRITE_BUFFER_LIMIT, MqttLink, MqttMessage
 from common.settings import MqttSettings
-from tests.support.harness import Broker, Observer
 
 
 def settings(port: int) -> MqttSettings:
@@ -196,21 +196,23 @@ def test_broker_restart_reconnects_resubscribes_and_sends_what_was_published_mea
             received: list[MqttMessage] = []
             link = MqttLink(settings(broker.port), "test", received.append)
             link.subscribe("link/in", 1)
+            subscribed = asyncio.Event()
+            link.on_subscribed = lambda topic: subscribed.set()
             link.start()
             await until(link.connected.is_set, 10, "the connection")
+            await asyncio.wait_for(subscribed.wait(), 10)
             await asyncio.to_thread(broker.stop)
             await until(lambda: not link.connected.is_set(), 10, "the loss to be noticed")
+            subscribed.clear()  # no broker, no SUBACK: set again by the reconnection's SUBSCRIBE
             serial = link.publish_confirmed("link/meanwhile", "queued")
             info = link.publish("link/meanwhile-paho", "queued", qos=1)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # the behaviour under test: held, neither confirmed nor dropped, meanwhile
             assert link.unconfirmed == 1 and link.confirmed_serial < serial
             await asyncio.to_thread(broker.start)
             await until(link.connected.is_set, 15, "the reconnection")
             await until(lambda: link.confirmed_serial == serial, 10, "the queued publication's PUBACK")
             await until(lambda: info is not None and info._published, 10, "paho's queued publication's PUBACK")
-            subscribed = asyncio.Event()
-            link.on_subscribed = lambda topic: subscribed.set()
-            await asyncio.sleep(0.5)  # the SUBSCRIBE of on-connect is answered by now
+            await asyncio.wait_for(subscribed.wait(), 10)  # the SUBSCRIBE of on-connect is answered
             await asyncio.to_thread(lambda: observer.client.publish("link/in", "after", qos=1).wait_for_publish(5))
             await until(lambda: received, 10, "a message on the renewed subscription")
             link.stop()
@@ -243,7 +245,8 @@ def test_publications_written_but_never_confirmed_are_sent_again_after_a_reconne
             assert process is not None
             process.send_signal(signal.SIGSTOP)
             serials = [link.publish_confirmed("link/wire", n) for n in range(1, 51)]
-            await asyncio.sleep(0.3)  # written to the socket; no PUBACK comes
+            await until(lambda: written(link), 10, "the publications to be written to the socket")
+            # The frozen broker reads nothing and answers nothing: no PUBACK comes.
             assert link.unconfirmed == 50 and link.confirmed_serial == first
             process.kill()
             process.wait(10)
@@ -265,6 +268,11 @@ def test_publications_written_but_never_confirmed_are_sent_again_after_a_reconne
     finally:
         observer.close()
         broker.stop()
+
+
+def written(link: MqttLink) -> bool:
+    """Whether everything the link has buffered is in its socket (the kernel's), none waiting."""
+    return not link.client.out_buffer and not link._write_scheduled and not link._write_blocked
 
 
 def test_a_topic_paho_would_refuse_is_refused_by_the_short_path_too(broker: Broker) -> None:
@@ -446,9 +454,21 @@ def test_a_broker_certificate_from_another_authority_is_refused_and_retried(
     async def scenario() -> None:
         tls = MqttSettings(**{**settings(broker.port).__dict__, "tls_ca_file": str(stranger.cert)})
         link = MqttLink(tls, "test")
+        refusals: list[BaseException] = []
+        handshake = link._tls_handshake
+
+        async def counted_handshake(sock: Any) -> Any:
+            try:
+                return await handshake(sock)
+            except BaseException as error:
+                refusals.append(error)
+                raise
+
+        link._tls_handshake = counted_handshake  # type: ignore[method-assign]
         link.start()
-        await asyncio.sleep(2.0)
+        await until(lambda: len(refusals) >= 2, 15, "a refused handshake and a refused retry")
         assert not link.connected.is_set()
+        assert all("CERTIFICATE_VERIFY_FAILED" in str(error) for error in refusals), refusals
         link.stop()
 
     try:

@@ -122,7 +122,7 @@ def test_cs_calls_are_recorded_and_answered() -> None:
         await ws.wait_closed()
 
     async def async_answer(payload: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # an answer that takes a while: the behaviour under test
         return {"status": "Rejected"}
 
     def failing_answer(payload: dict[str, Any]) -> dict[str, Any]:
@@ -304,6 +304,7 @@ def test_odd_frames_do_not_kill_reader_and_reach_next_frame() -> None:
 
 def test_timeout_one_call_at_a_time_and_late_reply() -> None:
     overlaps: list[str] = []
+    gave_up = asyncio.Event()  # set once the charge point's first call has timed out
 
     async def cs(ws: ServerConnection) -> None:
         first = True
@@ -314,7 +315,7 @@ def test_timeout_one_call_at_a_time_and_late_reply() -> None:
                 return
             if first:  # answered only after the charge point has given up
                 first = False
-                await asyncio.sleep(0.3)
+                await asyncio.wait_for(gave_up.wait(), 10)
             else:  # nothing else may arrive while this CALL is unanswered
                 with contextlib.suppress(TimeoutError):
                     overlaps.append(json.dumps(await recv_json(ws, wait=0.1)))
@@ -324,6 +325,7 @@ def test_timeout_one_call_at_a_time_and_late_reply() -> None:
         async with central_system(cs) as (_, url), SimulatedChargePoint(url, "CP1") as cp:
             with pytest.raises(TimeoutError):
                 await cp.call("Heartbeat", {}, timeout=0.1)
+            gave_up.set()
             results = await asyncio.gather(cp.heartbeat(), cp.boot(), cp.authorize("T"))
             assert list(results) == [reply_for("Heartbeat"), reply_for("BootNotification"), {}]
             assert len(cp.late_replies) == 1 and cp.late_replies[0][2] == reply_for("Heartbeat")
