@@ -23,7 +23,8 @@
 # Environment (defaults in brackets):
 #   IMAGE [bemcom-ocpp-connector]   BASE_IMAGE [python:3.11-slim-bookworm]
 #   MINBASE_IMAGE [localhost/debian-bookworm-minbase]   PODMAN_DIR [<repo>/var/podman]
-#   DEBIAN_MIRROR [first deb.debian.org-style URI of the apt sources]   SUITE [bookworm]
+#   DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR [the host's apt sources' .../debian, .../debian-security]
+#   SUITE [bookworm]
 #   CA_BUNDLE [/etc/ssl/certs/ca-certificates.crt if it exists; "" mounts none]
 #   PODMAN_INSTALL [1; 0 skips apt-get]   NOFILE [host's hard limit, at most 20000]
 #   REBUILD_BASE [0; 1 rebuilds the stand-in base image]
@@ -103,19 +104,51 @@ podman_() { CONTAINERS_CONF="$conf" podman "$@"; }
 image_exists() { podman_ image exists "$1"; }
 
 # --- 3. the debootstrap base ----------------------------------------------------------------
+# The URIs of the host's apt sources: deb822 ("URIs: ...") and one-line ("deb [opts] URI suite").
+apt_uris() {
+    cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+        awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}
+             /^deb / {for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {print $i; break}}'
+}
+
+# The Debian archive: DEBIAN_MIRROR, else the host's first source that looks like one.
 debian_mirror() {
-    if [ -n "${DEBIAN_MIRROR:-}" ]; then
-        echo "$DEBIAN_MIRROR"
-        return
-    fi
-    # deb822 sources ("URIs: ..."), then one-line sources ("deb URI suite ..."), main archive only.
-    local uri
-    uri="$(
-        cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-            awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i} /^deb / {for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {print $i; break}}' |
-            grep -v -e security -e packages.cloud.google -e nodesource | head -n 1 || true
-    )"
+    local uri="${DEBIAN_MIRROR:-}"
+    [ -n "$uri" ] || uri="$(apt_uris | grep -E '/debian/?$' | head -n 1 || true)"
     echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# The security archive: DEBIAN_SECURITY_MIRROR, else the host's; empty when it has none.
+debian_security_mirror() {
+    local uri="${DEBIAN_SECURITY_MIRROR:-}"
+    [ -n "$uri" ] || uri="$(apt_uris | grep -E '/debian-security/?$' | head -n 1 || true)"
+    echo "$uri"
+}
+
+# Slim like Docker Hub's Debian images: no documentation, manual pages or translations (now or
+# in later packages), no package cache left behind by apt.
+slim_rootfs() {
+    local target="$1"
+    as_root tee "$target/etc/dpkg/dpkg.cfg.d/slim" >/dev/null <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+    as_root tee "$target/etc/apt/apt.conf.d/docker-clean" >/dev/null <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+    as_root find "$target/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    as_root find "$target/usr/share/doc" -mindepth 1 -type d -empty -delete
+    as_root rm -rf "$target"/usr/share/man/* "$target"/usr/share/info/* "$target"/usr/share/lintian/*
+    as_root find "$target/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+    as_root rm -rf "$target"/var/cache/apt/archives/*.deb "$target"/var/cache/apt/*.bin "$target"/var/lib/apt/lists/*
 }
 
 make_minbase() {
@@ -132,9 +165,15 @@ make_minbase() {
             as_root rm -rf "$target"
             return 1
         }
-        # The image's apt uses the same mirror; drop the package cache to keep it small.
-        echo "deb $mirror $SUITE main" | as_root tee "$target/etc/apt/sources.list" >/dev/null
-        as_root rm -rf "$target"/var/cache/apt/archives/*.deb "$target"/var/lib/apt/lists/*
+        # The image's apt uses the same archives as the host (with updates and security fixes).
+        local security
+        security="$(debian_security_mirror)"
+        {
+            echo "deb $mirror $SUITE main"
+            echo "deb $mirror $SUITE-updates main"
+            [ -z "$security" ] || echo "deb $security $SUITE-security main"
+        } | as_root tee "$target/etc/apt/sources.list" >/dev/null
+        slim_rootfs "$target"
         as_root tar -C "$target" --numeric-owner -cf "$tarball.tmp" .
         mv "$tarball.tmp" "$tarball"
         as_root rm -rf "$target"

@@ -176,11 +176,12 @@ def test_the_image_healthcheck_passes(container: Container, observer: Observer) 
 
 
 def test_every_process_runs_as_the_non_root_user(container: Container) -> None:
-    top = podman(container.env, "top", container.name, "uid", "args").stdout.splitlines()
-    rows = [line.split(None, 1) for line in top[1:] if line.strip()]
-    assert any("supervisord" in args for _, args in rows), top
+    # huser/hgroup: the ids as the host sees them (no user namespace: the same as inside).
+    top = podman(container.env, "top", container.name, "huser", "hgroup", "user", "args").stdout.splitlines()
+    rows = [line.split(None, 3) for line in top[1:] if line.strip()]
+    assert any("supervisord" in row[3] for row in rows), top
     for program in ("processes.gateway", "processes.bridge", "processes.rawlogger"):
-        assert any(program in args for _, args in rows), f"{program} not running: {top}"
-    assert {uid for uid, _ in rows} == {UID}, top
+        assert any(program in row[3] for row in rows), f"{program} not running: {top}"
+    assert {(row[0], row[1], row[2]) for row in rows} == {(UID, UID, "connector")}, top
     user = podman(container.env, "inspect", "--format", "{{.Config.User}}", container.name).stdout.strip()
     assert user == f"{UID}:{UID}", user
