@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import websockets
 
 from tests.support.chargepoint import SimulatedChargePoint
 from tests.support.harness import Broker, Observer, free_port, port_open, wait_until
@@ -185,3 +186,28 @@ def test_every_process_runs_as_the_non_root_user(container: Container) -> None:
     assert {(row[0], row[1], row[2]) for row in rows} == {(UID, UID, "connector")}, top
     user = podman(container.env, "inspect", "--format", "{{.Config.User}}", container.name).stdout.strip()
     assert user == f"{UID}:{UID}", user
+
+
+def test_charge_points_reach_the_gateway_on_a_mapped_port(image: str) -> None:
+    # Podman's default network, as `docker run -p HOST:9000` is used; no broker needed for a boot.
+    env = podman_env()
+    name = f"bemcom-ocpp-image-test-{uuid.uuid4().hex[:8]}"
+    host_port = free_port()
+    podman(env, "run", "--detach", "--name", name, "--publish", f"127.0.0.1:{host_port}:9000", image)
+    try:
+
+        async def boot() -> dict[str, object]:
+            async with SimulatedChargePoint(f"ws://127.0.0.1:{host_port}", "CP_MAPPED") as cp:
+                return await cp.boot()
+
+        def answered() -> dict[str, object] | None:
+            # The port forward may accept before the gateway listens: then the handshake fails.
+            try:
+                return asyncio.run(boot())
+            except (OSError, ConnectionError, TimeoutError, websockets.exceptions.WebSocketException):
+                return None
+
+        result = wait_until(answered, 60, "a BootNotification answer on the mapped port", interval=0.5)
+        assert result["status"] == "Accepted", result
+    finally:
+        podman(env, "rm", "--force", "--time", "30", name, timeout=90, check=False)
