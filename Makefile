@@ -40,7 +40,7 @@ demo: ## Demo: private broker, the connector, 3 simulated charge points, datapoi
 	$(PY) -m tools.demo $(DEMO_ARGS)
 
 .PHONY: test
-test: ## Run the whole test suite (unit, component and end-to-end) with pytest
+test: ## Run the whole test suite (unit, component, end-to-end; the image tests only with RUN_IMAGE_TESTS=1)
 	@bash scripts/bootstrap.sh test
 	@# pytest's exit code 5 means "no tests collected": not a failure while the suite is young.
 	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests collected"; else exit $$rc; fi; }
@@ -59,6 +59,15 @@ test-component: ## Run the component tests (tests/component: real sockets, ZeroM
 test-e2e: ## Run the end-to-end tests (tests/e2e: the processes under supervisord)
 	@bash scripts/bootstrap.sh test
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+.PHONY: image
+image: ## Build the image with Debian's podman, no registry needed (scripts/podman-image.sh)
+	@bash scripts/podman-image.sh build
+
+.PHONY: test-image
+test-image: ## Build the image with podman, run it, check a charge point, MQTT and the health check (~3 min)
+	@bash scripts/bootstrap.sh test
+	RUN_IMAGE_TESTS=1 $(PY) -m pytest tests/image -m image -rA $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: ## ruff check, ruff format --check, mypy

@@ -7,7 +7,8 @@ The layers, by directory:
   selects exactly these;
 - tests/component (marker ``component``): real sockets, ZeroMQ, websockets, mosquitto, tools run
   as subprocesses (openssl, hadolint);
-- tests/e2e (marker ``e2e``): the real processes under supervisord.
+- tests/e2e (marker ``e2e``): the real processes under supervisord;
+- tests/image (marker ``image``, opt-in with RUN_IMAGE_TESTS=1): the container image built and run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from bench.harness import Broker
 
 TESTS = Path(__file__).resolve().parent
-LAYER_MARKERS = {"component": pytest.mark.component, "e2e": pytest.mark.e2e}
+LAYER_MARKERS = {"component": pytest.mark.component, "e2e": pytest.mark.e2e, "image": pytest.mark.image}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
