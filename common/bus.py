@@ -202,7 +202,8 @@ class ErrorCode(StrEnum):
     """Typed errors of command replies."""
 
     NOT_CONNECTED = "NotConnected"
-    TIMEOUT = "Timeout"
+    TIMEOUT = "Timeout"  # sent to the charge point, not answered in time
+    EXPIRED = "Expired"  # waited too long behind earlier commands; never sent
     REJECTED = "Rejected"
     INVALID_VALUE = "InvalidValue"
     CALL_ERROR = "CallError"
