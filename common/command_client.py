@@ -49,12 +49,22 @@ class CommandClient:
         command: str,
         args: dict[str, Any] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - it travels with the request to the gateway
+        queue_timeout: float | None = None,
     ) -> Reply:
-        """Send one command; the reply, or a failure Reply (never raises for bus trouble)."""
+        """Send one command; the reply, or a failure Reply (never raises for bus trouble).
+
+        For a ``call``, ``timeout`` counts from the moment the gateway sends it to the charge point,
+        and ``queue_timeout`` bounds the wait behind earlier calls to it (default: ``timeout``); the
+        reply is awaited for both together."""
         if self._reader is None:
             self.start()
         wait = self._default_timeout if timeout is None else timeout
-        request = Request(id=uuid.uuid4().hex, command=command, args=args or {}, timeout=wait)
+        args = dict(args or {})
+        if queue_timeout is not None:
+            args["queue_timeout"] = queue_timeout
+        request = Request(id=uuid.uuid4().hex, command=command, args=args, timeout=wait)
+        if command == "call":  # the gateway may wait for its turn first
+            wait += wait if queue_timeout is None else queue_timeout
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request.id] = future
         try:

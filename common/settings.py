@@ -358,7 +358,7 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         call_timeout=reader.number("OCPP_CALL_TIMEOUT", 30.0, 0.1, 3600),
         journal_path=reader.text("JOURNAL_PATH", str(PROJECT_ROOT / "var" / "gateway.sqlite3")),
         journal_max_events=reader.integer("JOURNAL_MAX_EVENTS", 200_000, 100, 100_000_000),
-        max_frame_bytes=reader.integer("OCPP_MAX_FRAME_BYTES", 65536, 1024, 16 * 1024 * 1024),
+        max_frame_bytes=reader.integer("OCPP_MAX_FRAME_BYTES", 1024 * 1024, 1024, 16 * 1024 * 1024),
         allowed_charge_points=reader.charge_point_ids("OCPP_ALLOWED_CHARGE_POINTS"),
         max_connections=reader.integer("OCPP_MAX_CONNECTIONS", 20_000, 1, 1_000_000),
         max_calls_per_second=reader.integer("OCPP_MAX_CALLS_PER_SECOND", 20, 1, 100_000),

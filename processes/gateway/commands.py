@@ -93,12 +93,19 @@ class GatewayCommands:
         return session
 
     async def call(self, request: Request) -> dict[str, Any]:
-        """Args ``cp``, ``action``, ``payload`` (OCPP-J camelCase): the charge point's answer."""
-        action, payload = request.args.get("action"), request.args.get("payload", {})
+        """Args ``cp``, ``action``, ``payload`` (OCPP-J camelCase) and ``queue_timeout`` (seconds the
+        call may wait behind earlier calls to that charge point, default the request's timeout):
+        the charge point's answer within the request's timeout from the moment the call is sent."""
+        args = request.args
+        action, payload, queue_timeout = args.get("action"), args.get("payload", {}), args.get("queue_timeout")
         if not isinstance(action, str) or not isinstance(payload, dict):
             raise CommandError(ErrorCode.INVALID_VALUE, "call needs an action (string) and a payload (object)")
+        if queue_timeout is not None and (
+            isinstance(queue_timeout, bool) or not isinstance(queue_timeout, int | float) or queue_timeout < 0
+        ):
+            raise CommandError(ErrorCode.INVALID_VALUE, "queue_timeout must be a non-negative number of seconds")
         session = self._session(request)
-        result = await session.send_call(action, payload, request.timeout)
+        result = await session.send_call(action, payload, request.timeout, queue_timeout)
         return {"status": result.get("status"), "payload": result}
 
     async def active_transaction(self, request: Request) -> int | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -267,23 +266,3 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _lone_surrogate(value: Any) -> bool:
     return type(value) is str and _SURROGATE.search(value) is not None
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up; one token per message."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._at = clock()
-
-    def allow(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False

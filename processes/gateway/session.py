@@ -33,21 +33,17 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
-from ocpp.messages import Call, get_validator
+from ocpp.exceptions import UnknownCallErrorCodeError
+from ocpp.messages import Call, MessageType, get_validator
 from websockets.exceptions import ConnectionClosed
 
 from common.bus import INBOUND, OUTBOUND, ErrorCode
 from common.schemas import passes
 from processes.gateway.command_server import CommandError
-from processes.gateway.frames import CALLRESULT, Rejected, TokenBucket, call_error, check_call, parse_frame
+from processes.gateway.frames import CALLRESULT, Rejected, call_error, check_call, parse_frame
+from processes.gateway.pacing import Pacer
 
 log = logging.getLogger(__name__)
-
-
-#: Seconds between two "too many calls" warnings of one charge point: a flood that pauses
-#: for a moment is still one flood in the log.
-FLOOD_LOG_INTERVAL = 10.0
 
 
 class SessionBus(Protocol):
@@ -145,24 +141,24 @@ class OcppSession(ChargePoint):
         self.connectors: dict[int, str] = {}
         self.boot: dict[str, Any] = {}
         self.closed = asyncio.Event()
-        self._limit = max_calls_per_second
-        self._bucket = TokenBucket(max_calls_per_second, max_calls_per_second)
-        self._refused = 0
-        self._flood_warned_at = -FLOOD_LOG_INTERVAL
-        #: Message ids of our calls still waiting for an answer; other answers are dropped.
-        self._awaited: set[str] = set()
+        self._pacer = Pacer(cp_id, max_calls_per_second)
+        #: Our call waiting for its answer (message id -> the answer); other answers are dropped.
+        self._awaited: dict[str, asyncio.Future[Any]] = {}
         self._handled = frozenset(action for action, hooks in self.route_map.items() if "_on_action" in hooks)
 
     # -- frames in and out: the bus sees each one, and nothing leaves before its commit --------
 
     async def start(self) -> None:
         """The library's receive loop without its INFO line per frame (raw frames are the raw
-        logger's job; logging each one cost more than answering it)."""
-        connection, bus, cp_id = self._connection, self._bus, self.id
+        logger's job; logging each one cost more than answering it). Frames a throttled charge
+        point sent ahead (``pacing.py``) come first."""
+        connection, bus, cp_id, pacer = self._connection, self._bus, self.id, self._pacer
         while True:
-            frame = await connection.recv()
-            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
-            bus.emit_raw(cp_id, INBOUND, text)
+            text = pacer.next_held() if pacer.held else None
+            if text is None:
+                frame = await connection.recv()
+                text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+                bus.emit_raw(cp_id, INBOUND, text)
             await self.route_message(text)
 
     async def _send(self, message: str) -> None:
@@ -180,36 +176,82 @@ class OcppSession(ChargePoint):
         """The library's payload object of a call (checked against the version's schema)."""
         raise NotImplementedError
 
-    async def send_call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
-        """Send one call and return its result payload. Calls to one charge point queue in
-        order (the library's lock); a disconnect ends the wait at once."""
+    async def send_call(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float,  # noqa: ASYNC109 - it counts from the moment the call is sent
+        queue_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one call and return its result payload.
+
+        OCPP-J allows one outstanding call: calls to one charge point queue in order, and the next
+        is sent only once the previous one is answered or has timed out. ``queue_timeout`` (default
+        ``timeout``) bounds the wait in that queue (``Expired``: never sent); ``timeout`` bounds the
+        wait for the answer, from the moment the call is sent (``Timeout``). A disconnect ends
+        either wait at once (``NotConnected``)."""
         request = self.build_call(action, payload)
+        await self._take_turn(action, timeout if queue_timeout is None else queue_timeout)
         unique_id = str(uuid.uuid4())
-        self._awaited.add(unique_id)
-        calling = asyncio.ensure_future(
-            self.call(request, suppress=False, skip_schema_validation=True, unique_id=unique_id)
-        )
-        calling.add_done_callback(lambda _: self._awaited.discard(unique_id))
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._awaited[unique_id] = answer
+        try:
+            frame = Call(unique_id, action, remove_nones(snake_to_camel_case(serialize_as_dict(request))))
+            try:
+                await self._send(frame.to_json())
+            except ConnectionClosed:
+                raise CommandError(
+                    ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before {action} was sent"
+                ) from None
+            response = await self._answer_within(answer, action, timeout)
+        finally:
+            del self._awaited[unique_id]
+            self._call_lock.release()
+        return self._result(action, response)
+
+    async def _take_turn(self, action: str, queue_timeout: float) -> None:
+        """Hold the charge point's call lock (the library's), or raise Expired / NotConnected."""
+        acquiring = asyncio.ensure_future(self._call_lock.acquire())
         closing = asyncio.ensure_future(self.closed.wait())
         try:
-            done, _ = await asyncio.wait({calling, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({acquiring, closing}, timeout=queue_timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             closing.cancel()
-        if calling not in done:
-            calling.cancel()
-            if closing in done:
-                raise CommandError(ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before answering {action}")
-            raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} within {timeout:g} s")
+        if acquiring.done() and not acquiring.cancelled() and not self.closed.is_set():
+            return
+        if not acquiring.cancel():  # acquired after all, but it is too late: hand it on
+            self._call_lock.release()
+        if self.closed.is_set():
+            raise CommandError(ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before {action} was sent")
+        raise CommandError(
+            ErrorCode.EXPIRED,
+            f"{action} waited {queue_timeout:g} s behind an unanswered call to {self.id}; not sent",
+        )
+
+    async def _answer_within(self, answer: asyncio.Future[Any], action: str, timeout: float) -> Any:  # noqa: ASYNC109
+        closing = asyncio.ensure_future(self.closed.wait())
         try:
-            result = calling.result()
-        except OCPPError as error:
-            raise CommandError(ErrorCode.CALL_ERROR, f"{error.code}: {error.description}") from None
-        except TimeoutError:
-            raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} in time") from None
+            await asyncio.wait({answer, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if answer.done():
+            return answer.result()
+        if self.closed.is_set():
+            raise CommandError(ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before answering {action}")
+        raise CommandError(ErrorCode.TIMEOUT, f"{self.id} did not answer {action} within {timeout:g} s")
+
+    def _result(self, action: str, response: Any) -> dict[str, Any]:
+        """The answer's payload as the version's result class has it (unknown fields refused)."""
+        if response.message_type_id == MessageType.CallError:
+            try:
+                error = response.to_exception()
+            except UnknownCallErrorCodeError as unknown:
+                raise CommandError(ErrorCode.CALL_ERROR, str(unknown)) from None
+            raise CommandError(ErrorCode.CALL_ERROR, f"{error.code}: {error.description}")
+        try:
+            result = getattr(self._call_result, action)(**camel_to_snake_case(response.payload))
         except TypeError as error:  # a result with fields the version does not have
             raise CommandError(ErrorCode.CALL_ERROR, f"FormationViolation: {error}") from None
-        except UnknownCallErrorCodeError as error:
-            raise CommandError(ErrorCode.CALL_ERROR, str(error)) from None
         return result_payload(result)
 
     # -- frames from the charge point ---------------------------------------------------
@@ -226,15 +268,11 @@ class OcppSession(ChargePoint):
 
     async def _route(self, raw_msg: str) -> None:
         message = parse_frame(raw_msg)
-        if not isinstance(message, (Call, Rejected)) and message.unique_id in self._awaited:
-            self._response_queue.put_nowait(message)  # an answer to our call: never rate limited
-            return
-        if not self._bucket.allow():
-            await self._refuse(message)
-            return
-        if self._refused:
-            log.warning("%s slowed down; %d frames beyond the rate limit were refused", self.id, self._refused)
-            self._refused = 0
+        if self._answers(message):
+            return  # an answer to our call: never held back
+        wait = self._pacer.delay()
+        if wait > 0:
+            await self._slow_down(wait)
         if isinstance(message, Rejected):
             await self._reject(message)
         elif isinstance(message, Call):
@@ -246,28 +284,52 @@ class OcppSession(ChargePoint):
                 message.unique_id[:40],
             )
 
+    def _answers(self, message: Any) -> bool:
+        """Hands an answer to our waiting call over; False for anything else."""
+        if isinstance(message, (Call, Rejected)):
+            return False
+        answer = self._awaited.get(message.unique_id)
+        if answer is None or answer.done():
+            return False
+        answer.set_result(message)
+        return True
+
+    async def _slow_down(self, wait: float) -> None:
+        """Back-pressure: the frame being handled waits ``wait`` seconds for its token. Meanwhile
+        what the charge point sends is read: answers to our calls are delivered, further frames
+        held (beyond the pacer's bound, calls are refused with GenericError)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while (remaining := deadline - loop.time()) > 0:
+            receiving = asyncio.ensure_future(self._connection.recv())
+            done, _ = await asyncio.wait({receiving}, timeout=remaining)
+            if not done:
+                receiving.cancel()  # websockets: a cancelled recv() loses nothing
+                try:
+                    frame = await receiving
+                except asyncio.CancelledError:
+                    return
+            else:
+                frame = receiving.result()
+            text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+            self._bus.emit_raw(self.id, INBOUND, text)
+            message = parse_frame(text)
+            if not self._answers(message) and not self._pacer.hold(text):
+                await self._refuse(message)
+
     async def _reject(self, rejected: Rejected) -> None:
         log.warning("%s %s", self.id, rejected.problem)
         if rejected.reply is not None:
             await self._send(rejected.reply)
 
     async def _refuse(self, message: Any) -> None:
-        """Beyond OCPP_MAX_CALLS_PER_SECOND: a CallError for calls, nothing for the rest; one
-        log line per flood (at most one per FLOOD_LOG_INTERVAL). GenericError: OCPP-J's code
-        for what no other code covers, and a 'failure to process the message', so charge points
-        retry transaction messages."""
-        now = time.monotonic()
-        if self._refused == 0 and now - self._flood_warned_at >= FLOOD_LOG_INTERVAL:
-            self._flood_warned_at = now
-            log.warning(
-                "%s sends more than %d calls per second; refusing the excess with CallError GenericError",
-                self.id,
-                self._limit,
-            )
-        self._refused += 1
+        """Beyond the pacer's bound: a CallError for calls, nothing for the rest. GenericError:
+        OCPP-J's code for what no other code covers, and a 'failure to process the message', so
+        charge points retry transaction messages."""
         if isinstance(message, Call):
-            description = f"rate limit exceeded: at most {self._limit} calls per second; retry later"
-            await self._send(call_error(message.unique_id, "GenericError", description, {"limit": self._limit}))
+            limit = self._pacer.rate
+            description = f"rate limit exceeded: at most {limit} calls per second, one at a time; retry later"
+            await self._send(call_error(message.unique_id, "GenericError", description, {"limit": limit}))
 
     async def _answer(self, message: Call) -> None:
         rejected = check_call(message, self._handled, self._ocpp_version)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processes.gateway.frames import OCPP16_ACTIONS, OCPP_J_ERROR_CODES, TokenBucket
+from processes.gateway.frames import OCPP16_ACTIONS, OCPP_J_ERROR_CODES
 from processes.gateway.store import Store
 from processes.gateway.v16.session import ChargePointSession
 
@@ -247,31 +247,6 @@ def test_frames_without_an_answerable_id_are_logged_once_and_dropped(frame: str)
     [warning] = logs.at_least(logging.WARNING)
     assert warning.levelno == logging.WARNING and warning.exc_info is None and "CP_1" in warning.getMessage()
     assert [kind for _, kind, _ in sink.events] == ["Heartbeat"]
-
-
-def test_a_flood_beyond_the_rate_is_answered_with_generic_error_and_logged_once() -> None:
-    heartbeats = [f'[2,"h{n}","Heartbeat",{{}}]' for n in range(6)]
-    with recorded_logs() as logs:
-        replies, sink = route([*heartbeats, "garbage"], rate=2)
-    assert [reply[0] for reply in replies[:2]] == [3, 3]
-    refused = replies[2:]
-    assert [reply[1] for reply in refused] == ["h2", "h3", "h4", "h5"]  # garbage beyond the rate: no reply
-    for reply in refused:
-        assert_well_formed(reply)
-        assert reply[2] == "GenericError" and reply[4] == {"limit": 2} and "rate limit" in reply[3]
-    assert len(sink.events) == 2
-    [warning] = logs.at_least(logging.WARNING)
-    assert "more than 2 calls per second" in warning.getMessage()
-
-
-def test_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=4, burst=4, clock=lambda: now[0])
-    assert [bucket.allow() for _ in range(5)] == [True] * 4 + [False]
-    now[0] += 0.5  # two tokens
-    assert [bucket.allow() for _ in range(3)] == [True, True, False]
-    now[0] += 100  # never more than the burst
-    assert sum(bucket.allow() for _ in range(10)) == 4
 
 
 @pytest.mark.parametrize(
