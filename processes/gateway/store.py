@@ -105,12 +105,22 @@ class Store:
     def stop_transaction(
         self, charge_point: str, transaction_id: int, meter_stop: int, stopped_at: str
     ) -> Transaction | None:
+        """Records the stop; also of a transaction a newer one on its connector superseded (its
+        StopTransaction came late: the charge point was offline)."""
         self._db.execute(
             "UPDATE transactions SET meter_stop = ?, stopped_at = ?"
-            " WHERE id = ? AND charge_point = ? AND stopped_at IS NULL",
+            " WHERE id = ? AND charge_point = ? AND (stopped_at IS NULL OR stopped_at = 'superseded')",
             (meter_stop, stopped_at, transaction_id, charge_point),
         )
         return self.find(charge_point, transaction_id)
+
+    def superseded(self, transaction: Transaction) -> bool:
+        """Whether a newer transaction was started on the transaction's connector."""
+        row = self._db.execute(
+            "SELECT 1 FROM transactions WHERE charge_point = ? AND connector = ? AND id > ? LIMIT 1",
+            (transaction.charge_point, transaction.connector, transaction.id),
+        ).fetchone()
+        return row is not None
 
     def active_transactions(self, charge_point: str, connector: int) -> list[Transaction]:
         """Open transactions of a connector; connector 0 means every connector of the charge point."""

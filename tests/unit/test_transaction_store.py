@@ -155,3 +155,20 @@ def test_a_new_transaction_closes_an_older_one_left_open_on_its_connector(tmp_pa
         assert {t.id for t in store.active_transactions("CP_1", 0)} == {current, other}
     finally:
         store.close()
+
+
+def test_a_late_stop_of_a_superseded_transaction_is_recorded_and_says_so(store: Store) -> None:
+    """The charge point was offline: transaction A was superseded by B on the same connector
+    before A's StopTransaction arrived. A's record gets its stop; B stays the active one."""
+    first = store.start_transaction("CP_1", 1, "TAG", 100, STARTED)
+    second = store.start_transaction("CP_1", 1, "TAG", 900, "2026-01-01T02:00:00Z")
+    other = store.start_transaction("CP_1", 2, "TAG", 0, STARTED)
+    late = store.stop_transaction("CP_1", first, 800, STOPPED)
+    assert late is not None and store.superseded(late)
+    row = store.db.execute("SELECT meter_stop, stopped_at FROM transactions WHERE id = ?", (first,)).fetchone()
+    assert row == (800, STOPPED)
+    assert [t.id for t in store.active_transactions("CP_1", 1)] == [second]
+    current = store.stop_transaction("CP_1", second, 1000, STOPPED)
+    assert current is not None and not store.superseded(current)
+    lone = store.find("CP_1", other)
+    assert lone is not None and not store.superseded(lone)  # another connector's transactions do not count

@@ -120,10 +120,13 @@ class ChargePointSession(OcppSession, ChargePoint):
             log.warning(
                 "%s stopped transaction %s, which this gateway never started", self.id, payload["transaction_id"]
             )
-        ctx = {
+        ctx: dict[str, Any] = {
             "connector_id": transaction.connector if transaction else None,
             "meter_start": transaction.meter_start if transaction else None,
         }
+        if transaction is not None and self._store.superseded(transaction):
+            # A late stop (the charge point was offline): a newer transaction runs on the connector.
+            ctx["superseded"] = True
         self.emit("StopTransaction", payload, ctx)
         if "id_tag" in payload:
             return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})

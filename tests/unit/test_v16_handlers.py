@@ -1,0 +1,68 @@
+"""The OCPP 1.6 handlers' events (processes/gateway/v16/session.py) on a real session over a fake
+socket: what the gateway adds to a payload (connector, transaction, superseded)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from processes.gateway.store import Store
+from processes.gateway.v16.session import ChargePointSession
+
+
+class RecordingBus:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+        self.events.append((kind, payload, ctx or {}))
+
+    def emit_raw(self, cp: str, direction: str, frame: str) -> None:
+        pass
+
+    async def committed(self) -> None:
+        pass
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.sent: list[list[Any]] = []
+
+    async def recv(self, decode: bool | None = None) -> str:
+        raise AssertionError("route_message is driven directly")
+
+    async def send(self, message: str) -> None:
+        self.sent.append(json.loads(message))
+
+
+def start(connector: int, meter: int, at: str) -> dict[str, Any]:
+    return {"connectorId": connector, "idTag": "TAG", "meterStart": meter, "timestamp": at}
+
+
+def test_a_late_stop_of_a_superseded_transaction_is_marked_in_its_event() -> None:
+    bus, socket, store = RecordingBus(), Socket(), Store(":memory:")
+
+    async def main() -> None:
+        session = ChargePointSession("CP_1", socket, bus=bus, store=store, heartbeat_interval=300, response_timeout=1)
+        calls = [
+            ("s1", "StartTransaction", start(1, 100, "2026-01-01T00:00:00Z")),
+            ("s2", "StartTransaction", start(1, 900, "2026-01-01T02:00:00Z")),
+        ]
+        for unique_id, action, payload in calls:
+            await session.route_message(json.dumps([2, unique_id, action, payload]))
+        first, second = (reply[2]["transactionId"] for reply in socket.sent)
+        for unique_id, transaction in (("t1", first), ("t2", second)):
+            stop = {"transactionId": transaction, "meterStop": 1000, "timestamp": "2026-01-01T03:00:00Z"}
+            await session.route_message(json.dumps([2, unique_id, "StopTransaction", stop]))
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    stops = [ctx for kind, _, ctx in bus.events if kind == "StopTransaction"]
+    assert stops == [
+        {"connector_id": 1, "meter_start": 100, "superseded": True},
+        {"connector_id": 1, "meter_start": 900},
+    ]
+    assert [reply[0] for reply in socket.sent] == [3, 3, 3, 3]
