@@ -115,7 +115,7 @@ def test_gateway_defaults_when_unset() -> None:
     assert settings.ocpp_port == 9000
     assert settings.heartbeat_interval == 300
     assert settings.call_timeout == 30.0
-    assert settings.max_frame_bytes == 65536
+    assert settings.max_frame_bytes == 1024 * 1024
     assert settings.allowed_charge_points is None
     assert settings.bus.events_endpoint.startswith("tcp://127.0.0.1:")
     assert settings.bus.commands_endpoint.startswith("tcp://127.0.0.1:")
