@@ -49,12 +49,19 @@ class CommandClient:
         command: str,
         args: dict[str, Any] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - it travels with the request to the gateway
+        queue_timeout: float | None = None,
     ) -> Reply:
-        """Send one command; the reply, or a failure Reply (never raises for bus trouble)."""
+        """Send one command; the reply, or a failure Reply (never raises for bus trouble).
+
+        ``queue_timeout`` (a ``call``'s bound on its wait behind earlier calls in the gateway)
+        goes into the args, and the reply is awaited that much longer."""
         if self._reader is None:
             self.start()
         wait = self._default_timeout if timeout is None else timeout
-        request = Request(id=uuid.uuid4().hex, command=command, args=args or {}, timeout=wait)
+        args = dict(args or {})
+        if queue_timeout is not None:
+            args["queue_timeout"] = queue_timeout
+        request = Request(id=uuid.uuid4().hex, command=command, args=args, timeout=wait)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request.id] = future
         try:
@@ -65,7 +72,7 @@ class CommandClient:
                     request.id, ErrorCode.GATEWAY_UNAVAILABLE, "the gateway is not reachable on the bus"
                 )
             try:
-                return await asyncio.wait_for(future, wait + REPLY_GRACE)
+                return await asyncio.wait_for(future, wait + (queue_timeout or 0.0) + REPLY_GRACE)
             except TimeoutError:
                 return Reply.failure(request.id, ErrorCode.TIMEOUT, f"no reply from the gateway within {wait:g} s")
         finally:
