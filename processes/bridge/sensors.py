@@ -148,25 +148,45 @@ def _stop(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: 
     connector = _connector_id(ctx.get("connector_id"))
     if connector is None:
         connector = 0  # transaction unknown to the gateway: the charge point as a whole
+    record = _stop_record(payload, ctx)
+    samples = meter_values(event.cp, connector, payload.get("transaction_data"), ts)
+    if ctx.get("superseded") is True:
+        # A newer transaction started on the connector before this stop arrived: the connector's
+        # transaction keys stay the newer one's. The samples are the connector's meter at their
+        # own times, published as usual (an older one never becomes a topic's retained value).
+        figures = ", ".join(f"{name} {value}" for name, value in record.items())
+        log.info(
+            "%s: late StopTransaction of transaction %s on connector %s, superseded by a newer one there (%s);"
+            " the connector's transaction keys keep the newer transaction",
+            event.cp,
+            payload.get("transaction_id"),
+            connector,
+            figures,
+        )
+        return samples
     prefix = (event.cp, connector, "transaction")
-    values: list[SensorValue] = []
+    values = [SensorValue(join_key(*prefix, name), value, ts) for name, value in record.items()]
+    return [*values, SensorValue(join_key(*prefix, "active"), False, ts), *samples]
+
+
+def _stop_record(payload: Mapping[Any, Any], ctx: Mapping[Any, Any]) -> dict[str, Any]:
+    """The transaction fields a StopTransaction reports, by key part (``id``, ``meter_stop`` ...)."""
+    record: dict[str, Any] = {}
     transaction_id = as_int(payload.get("transaction_id"))
     if transaction_id is not None:
-        values.append(SensorValue(join_key(*prefix, "id"), transaction_id, ts))
-    values += _strings(prefix, payload, ("id_tag",), ts)
+        record["id"] = transaction_id
+    if isinstance(payload.get("id_tag"), str):
+        record["id_tag"] = payload["id_tag"]
     meter_stop = as_int(payload.get("meter_stop"))
     if meter_stop is not None:
-        values.append(SensorValue(join_key(*prefix, "meter_stop"), meter_stop, ts))
+        record["meter_stop"] = meter_stop
         meter_start = as_int(ctx.get("meter_start"))
         if meter_start is not None:
-            values.append(SensorValue(join_key(*prefix, "energy"), meter_stop - meter_start, ts))
+            record["energy"] = meter_stop - meter_start
     ok, reason = optional_text(payload.get("reason"))
     if ok:
-        values.append(
-            SensorValue(join_key(*prefix, "reason"), reason if reason is not None else DEFAULT_STOP_REASON, ts)
-        )
-    values.append(SensorValue(join_key(*prefix, "active"), False, ts))
-    return values + meter_values(event.cp, connector, payload.get("transaction_data"), ts)
+        record["reason"] = reason if reason is not None else DEFAULT_STOP_REASON
+    return record
 
 
 def _authorize(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
