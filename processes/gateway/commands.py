@@ -109,9 +109,16 @@ class GatewayCommands:
         return {"status": result.get("status"), "payload": result}
 
     async def active_transaction(self, request: Request) -> int | None:
-        cp, connector = request.args.get("cp"), request.args.get("connector")
+        """Args ``cp``, ``connector`` and optionally ``transaction``: that transaction when it is
+        an active one of the charge point (on any connector), else the connector's active one
+        (connector 0: the charge point's only one); None when there is none."""
+        cp, connector, named = request.args.get("cp"), request.args.get("connector"), request.args.get("transaction")
         if not isinstance(cp, str) or not isinstance(connector, int):
             raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction needs cp and connector")
+        if named is not None and (not isinstance(named, int) or isinstance(named, bool)):
+            raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction's transaction must be an integer")
+        if named is not None and self._store.is_active(cp, named):
+            return int(named)
         transactions = self._store.active_transactions(cp, connector)
         if len(transactions) > 1:  # connector 0 of a charge point charging on several connectors
             ids = ", ".join(f"{t.id} on connector {t.connector}" for t in transactions)

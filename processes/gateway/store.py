@@ -147,3 +147,13 @@ class Store:
         rows = self._db.execute("SELECT charge_point FROM connected ORDER BY charge_point").fetchall()
         self._db.execute("DELETE FROM connected")
         return [row[0] for row in rows]
+
+    def is_active(self, charge_point: str, transaction_id: int) -> bool:
+        """Whether a transaction of this charge point is open (started, neither stopped nor superseded)."""
+        if not -(2**63) <= transaction_id < 2**63:  # not an SQLite integer: no transaction has it
+            return False
+        row = self._db.execute(
+            "SELECT 1 FROM transactions WHERE id = ? AND charge_point = ? AND stopped_at IS NULL",
+            (transaction_id, charge_point),
+        ).fetchone()
+        return row is not None

@@ -26,15 +26,17 @@ class Bemcom:
         self.name = observer.connector_name
         self.topics: dict[str, str] = {}
 
-    def map(self, *keys: str) -> None:
+    def map(self, *keys: str, sensors: tuple[str, ...] = ()) -> None:
+        """Map actuators (and their ``__result``s) and any further ``sensors`` (on ``sensor/{key}``)."""
         # Topics named after the keys: no retained value of an earlier test is found there.
         self.topics = {key: f"{self.name}/actuator/{key}" for key in keys}
-        sensors = {f"{key}__result": f"{self.name}/result/{key}" for key in keys}
+        results = {f"{key}__result": f"{self.name}/result/{key}" for key in keys}
+        mapped = results | {key: f"{self.name}/sensor/{key}" for key in sensors}
         mark = len(self.observer.on("logs"))
         self.observer.publish(
-            "datapoint_map", {"sensor": sensors, "actuator": {t: k for k, t in self.topics.items()}}, 2, True
+            "datapoint_map", {"sensor": mapped, "actuator": {t: k for k, t in self.topics.items()}}, 2, True
         )
-        expected = f"Datapoint map: {len(sensors)} sensors, {len(keys)} actuators mapped"
+        expected = f"Datapoint map: {len(mapped)} sensors, {len(keys)} actuators mapped"
         wait_until(lambda: any(m.payload["msg"] == expected for m in self.observer.on("logs")[mark:]), 10, expected)
 
     def result_topic(self, key: str) -> str:
@@ -194,7 +196,7 @@ def test_trigger_message_accepts_numbers_numeric_strings_and_names(bemcom: Bemco
             error_log = await in_thread(
                 bemcom.observer.wait_for, "logs", lambda p: "unknown message to trigger 9" in p["msg"]
             )
-            assert error_log["level"] >= 30
+            assert error_log["level"] == 40  # DATAPOINTS.md: an InvalidValue is an error on the log topic
 
     asyncio.run(scenario())
 
@@ -236,6 +238,9 @@ def test_malformed_actuator_messages_never_stop_the_connector(bemcom: Bemcom, ur
             )
             assert (await in_thread(bemcom.write, key, None, 10, "[1, 2]")).startswith("InvalidValue: ")
             assert (await in_thread(bemcom.write, key, {"deep": [1, {"x": None}]})).startswith("InvalidValue: ")
+            for text in ("is not JSON", 'has no "value"', "reset must be Soft or Hard"):
+                found = await in_thread(bemcom.observer.wait_for, "logs", lambda p, t=text: t in p["msg"])
+                assert found["level"] == 40, found
             bemcom.observer.publish("datapoint_map", "garbage", qos=2)
             await in_thread(bemcom.observer.wait_for, "logs", lambda p: "datapoint_map is not JSON" in p["msg"])
             # Still working, and the previous map still holds.

@@ -68,8 +68,8 @@ def test_needs_follow_the_value() -> None:
     assert profile(11000) == {Need.RATE_UNIT}
     assert profile(None) == profile("") == frozenset()
     stop = SPECS["execute_remote_stop_transaction"].needs
-    assert stop(True) == stop("abc") == stop(1.5) == {Need.ACTIVE_TRANSACTION}
-    assert stop(42) == stop("42") == frozenset()
+    # Every remote stop asks the gateway; a whole number only names a candidate it confirms.
+    assert stop(True) == stop("abc") == stop(1.5) == stop(42) == stop("42") == {Need.ACTIVE_TRANSACTION}
     assert SPECS["execute_reset"].needs("Soft") == frozenset()
 
 
@@ -108,10 +108,15 @@ class ScriptedClient:
     def __init__(self, **replies: list[Reply]) -> None:
         self.replies = replies
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        #: The queue_timeout of each request (None when it had none).
+        self.queue_timeouts: list[float | None] = []
 
-    async def request(self, command: str, args: dict[str, Any] | None = None, *_: Any) -> Reply:
+    async def request(
+        self, command: str, args: dict[str, Any] | None = None, *_: Any, queue_timeout: float | None = None
+    ) -> Reply:
         args = args or {}
         self.requests.append((command, args))
+        self.queue_timeouts.append(queue_timeout)
         name = args["action"] if command == "call" else command
         return self.replies[name].pop(0)
 
@@ -140,11 +145,29 @@ def test_remote_stop_of_the_active_transaction() -> None:
     assert client.calls() == [OcppCall("RemoteStopTransaction", {"transactionId": 42})]
 
 
-def test_remote_stop_of_a_named_transaction_asks_nothing_first() -> None:
-    client = ScriptedClient(RemoteStopTransaction=[ok("Rejected")])
-    assert run(client, "execute_remote_stop_transaction", "17")[0] == "Rejected"
+@pytest.mark.parametrize("value", [17, "17", 17.0, " 17 "])
+def test_remote_stop_of_a_named_transaction_the_gateway_confirms(value: Any) -> None:
+    client = ScriptedClient(active_transaction=[Reply("1", True, 17)], RemoteStopTransaction=[ok("Rejected")])
+    assert run(client, "execute_remote_stop_transaction", value)[0] == "Rejected"
+    assert client.requests[0] == ("active_transaction", {"cp": "CP_1", "connector": 1, "transaction": 17})
     assert client.calls() == [OcppCall("RemoteStopTransaction", {"transactionId": 17})]
-    assert len(client.requests) == 1
+
+
+@pytest.mark.parametrize("value", [1, "1", 0])
+def test_a_button_value_that_is_no_active_transaction_stops_the_active_one(value: Any) -> None:
+    # The gateway answers the connector's active transaction when the number is none of the charge point's.
+    client = ScriptedClient(active_transaction=[Reply("1", True, 42)], RemoteStopTransaction=[ok()])
+    assert run(client, "execute_remote_stop_transaction", value)[0] == "Accepted"
+    assert client.requests[0][1]["transaction"] == int(value)
+    assert client.calls() == [OcppCall("RemoteStopTransaction", {"transactionId": 42})]
+
+
+@pytest.mark.parametrize("value", [True, False, None, "stop", 1.5, "", [1], {"id": 1}, 1e30, "1e400"])
+def test_values_that_are_no_transaction_id_ask_for_the_active_one_only(value: Any) -> None:
+    client = ScriptedClient(active_transaction=[Reply("1", True, 42)], RemoteStopTransaction=[ok()])
+    assert run(client, "execute_remote_stop_transaction", value)[0] == "Accepted"
+    assert client.requests[0] == ("active_transaction", {"cp": "CP_1", "connector": 1})
+    assert client.calls() == [OcppCall("RemoteStopTransaction", {"transactionId": 42})]
 
 
 def test_remote_stop_without_an_answer_or_a_transaction() -> None:

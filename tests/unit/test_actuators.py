@@ -653,6 +653,7 @@ def test_invalid_value_is_a_value_error() -> None:
             "InvalidValue: Reset payload fails the schema",
         ),
         (Reply.failure("1", ErrorCode.TIMEOUT, "no answer"), "Timeout"),
+        (Reply.failure("1", ErrorCode.EXPIRED, "waited 30 s behind earlier calls; not sent"), "Expired"),
         (Reply.failure("1", ErrorCode.NOT_CONNECTED, "CP_1 is not connected"), "NotConnected"),
         (Reply.failure("1", ErrorCode.GATEWAY_UNAVAILABLE, "down"), "GatewayUnavailable"),
         (Reply.failure("1", ErrorCode.INTERNAL_ERROR, "boom"), "InternalError"),

@@ -18,7 +18,11 @@ def problems(env: dict[str, str]) -> list[str]:
 
 def test_defaults_are_plain_ws_without_authentication_and_the_documented_limits() -> None:
     settings = load_gateway({})
-    assert (settings.max_connections, settings.max_calls_per_second, settings.max_frame_bytes) == (20_000, 20, 1024 * 1024)
+    assert (settings.max_connections, settings.max_calls_per_second, settings.max_frame_bytes) == (
+        20_000,
+        20,
+        1024 * 1024,
+    )
     assert settings.credentials is None and settings.tls is None
     assert settings.security_profile == 0
 

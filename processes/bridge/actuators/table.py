@@ -18,7 +18,7 @@ from common.actuator_kinds import CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
 from processes.bridge.actuators import v16
 from processes.bridge.actuators.plan import Context, Need, OcppCall, Plan, result_json
-from processes.bridge.actuators.values import InvalidValue, transaction_id
+from processes.bridge.actuators.values import InvalidValue
 
 SEPARATOR = "__"
 RESULT_SUFFIX = "__result"
@@ -44,8 +44,11 @@ def rate_unit_unless_removal(value: Any) -> frozenset[Need]:
     return NOTHING if value is None or value == "" else frozenset({Need.RATE_UNIT})
 
 
-def transaction_unless_named(value: Any) -> frozenset[Need]:
-    return NOTHING if transaction_id(value) is not None else frozenset({Need.ACTIVE_TRANSACTION})
+def active_transaction(value: Any) -> frozenset[Need]:
+    """Every remote stop asks the gateway: a whole number is the transaction to stop only when
+    the gateway confirms it is an active one of the charge point (``1`` or ``true`` written as a
+    button is not); else the connector's active transaction is stopped."""
+    return frozenset({Need.ACTIVE_TRANSACTION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ _SPECS = (
         CONNECTOR,
         example=True,
         plans={V16: Plan(v16.plan_remote_stop)},
-        needs=transaction_unless_named,
+        needs=active_transaction,
     ),
     ActuatorSpec("execute_unlock_connector", CONNECTOR, example=True, plans={V16: Plan(v16.plan_unlock_connector)}),
     ActuatorSpec(

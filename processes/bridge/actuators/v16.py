@@ -21,7 +21,6 @@ from processes.bridge.actuators.values import (
     power_limit,
     removes_limit,
     timestamp_ms,
-    transaction_id,
 )
 
 TRIGGER_MESSAGES = (
@@ -185,10 +184,9 @@ def plan_remote_start(connector: int, value: Any, context: Context) -> list[Ocpp
 
 
 def plan_remote_stop(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """The transaction the value names, else the connector's active one (Need.ACTIVE_TRANSACTION)."""
-    transaction = transaction_id(value)
-    if transaction is None:
-        transaction = context.active_transaction
+    """The transaction the gateway answered (Need.ACTIVE_TRANSACTION): the one the value names
+    when it is an active transaction of the charge point, else the connector's active one."""
+    transaction = context.active_transaction
     if transaction is None:
         raise InvalidValue(f"no active transaction on connector {connector} of {context.cp}")
     return [OcppCall("RemoteStopTransaction", {"transactionId": transaction})]

@@ -70,13 +70,19 @@ def removes_limit(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
+#: Transaction ids travel over the bus as msgpack integers (signed 64 bit).
+MAX_TRANSACTION_ID = 2**63 - 1
+
+
 def transaction_id(value: Any) -> int | None:
-    """The transaction a remote stop names: a whole number (or numeric string); None for any
-    other value, which means the connector's active transaction."""
+    """The transaction a remote stop may name: a whole number (or numeric string) that fits a
+    transaction id, to be confirmed by the gateway as an active one; None for any other value
+    (``true``, ``"stop"``, ``1.5``), which means the connector's active transaction."""
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
             number = as_number(value, "transaction id")
         except InvalidValue:
             return None
-        return int(number) if number.is_integer() else None
+        if number.is_integer() and abs(number) <= MAX_TRANSACTION_ID:
+            return int(number)
     return None
