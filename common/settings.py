@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from common.actuator_kinds import ACTUATOR_KINDS
 from common.security import parse_htpasswd, server_tls_context
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -157,15 +156,15 @@ class _Reader:
             return None
         return ids
 
-    def actuator_kinds(self, name: str) -> frozenset[str]:
+    def actuator_kinds(self, name: str, known: Sequence[str]) -> frozenset[str]:
         value = self.raw(name)
         if value is None:
-            return frozenset(ACTUATOR_KINDS)
+            return frozenset(known)
         try:
-            kinds = parse_ocpp_config(value)
+            kinds = parse_ocpp_config(value, known)
         except ValueError as error:
             self.problems.append(f"{name}={value!r} is invalid: {error}")
-            return frozenset(ACTUATOR_KINDS)
+            return frozenset(known)
         return kinds
 
     def finish(self) -> None:
@@ -173,8 +172,9 @@ class _Reader:
             raise SettingsError(self.problems)
 
 
-def parse_ocpp_config(value: str) -> frozenset[str]:
-    """OCPP_CONFIG: a JSON object keyed by actuator names, a JSON list, or a comma list."""
+def parse_ocpp_config(value: str, known: Sequence[str]) -> frozenset[str]:
+    """OCPP_CONFIG: a JSON object keyed by actuator names, a JSON list, or a comma list, of the
+    ``known`` names (the bridge's actuator table)."""
     text = value.strip()
     names: list[str]
     if text.startswith(("{", "[")):
@@ -190,10 +190,10 @@ def parse_ocpp_config(value: str) -> frozenset[str]:
             raise ValueError("expected a JSON object or a JSON list of actuator names")
     else:
         names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(names) - set(ACTUATOR_KINDS))
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(f"unknown actuator {', '.join(unknown)}; expected names from {', '.join(ACTUATOR_KINDS)}")
-    return frozenset(names) if names else frozenset(ACTUATOR_KINDS)
+        raise ValueError(f"unknown actuator {', '.join(unknown)}; expected names from {', '.join(known)}")
+    return frozenset(names) if names else frozenset(known)
 
 
 @dataclass(frozen=True)
@@ -370,14 +370,16 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
     return settings
 
 
-def load_bridge(env: Mapping[str, str]) -> BridgeSettings:
+def load_bridge(env: Mapping[str, str], actuators: Sequence[str]) -> BridgeSettings:
+    """The bridge's settings; ``actuators``: the names of its actuator table (which ``OCPP_CONFIG``
+    selects from; ``processes/bridge/settings.py`` passes them)."""
     reader = _Reader(env)
     settings = BridgeSettings(
         connector_name=_connector_name(reader),
         debug=reader.flag("DEBUG"),
         bus=_bus(reader),
         mqtt=_mqtt(reader),
-        actuator_kinds=reader.actuator_kinds("OCPP_CONFIG"),
+        actuator_kinds=reader.actuator_kinds("OCPP_CONFIG", actuators),
         bemcom_heartbeat_interval=reader.number("BEMCOM_HEARTBEAT_INTERVAL", 30.0, 0.1, 3600),
         call_timeout=reader.number("OCPP_CALL_TIMEOUT", 30.0, 0.1, 3600),
         charging_voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),

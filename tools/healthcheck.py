@@ -23,7 +23,8 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from common.health import HEALTH_FILE, last_mqtt_alive
 from common.logs import now_ms
-from common.settings import PROJECT_ROOT, SettingsError, environment, load_bridge
+from common.settings import PROJECT_ROOT, SettingsError, environment
+from processes.bridge.settings import load_bridge_settings
 
 PROGRAMS = ("gateway", "bridge", "rawlogger")
 #: The broker counts as connected when the bridge said so within this many heartbeat intervals.
@@ -75,7 +76,7 @@ def check(config: Path, health_file: Path, env: Mapping[str, str]) -> tuple[bool
     except (OSError, xmlrpc.client.Error) as error:
         problems = [f"supervisord does not answer on {server_url_or(config)}: {error}"]
     try:
-        settings = load_bridge(env)
+        settings = load_bridge_settings(env)
     except SettingsError as error:
         return False, "unhealthy: " + "; ".join([*problems, "bad settings: " + "; ".join(error.problems)])
     now = now_ms()

@@ -8,16 +8,18 @@ from typing import Any, cast
 
 import pytest
 
-from common.actuator_kinds import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
 from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.schemas import V16
-from common.settings import load_bridge, parse_ocpp_config
+from common.settings import parse_ocpp_config
 from processes.bridge.actuators.plan import Context, Need, OcppCall
 from processes.bridge.actuators.runner import ActuatorRunner
 from processes.bridge.actuators.table import (
+    ACTUATOR_KINDS,
     CHARGE_POINT,
+    CHARGE_POINT_ACTUATORS,
     CONNECTOR,
+    CONNECTOR_ACTUATORS,
     SPECS,
     ActuatorKey,
     actuator_keys,
@@ -25,6 +27,7 @@ from processes.bridge.actuators.table import (
     plan_calls,
 )
 from processes.bridge.actuators.v16 import RATE_UNIT_KEY, RATE_UNIT_QUERY, rate_unit
+from processes.bridge.settings import load_bridge_settings
 
 NOW = 1_790_000_000_000
 #: Everything a spec may need, so that every example plans.
@@ -74,9 +77,9 @@ def test_needs_follow_the_value() -> None:
 
 
 def test_ocpp_config_names_are_the_table_names() -> None:
-    assert load_bridge({}).actuator_kinds == frozenset(SPECS)
-    assert parse_ocpp_config(",".join(SPECS)) == frozenset(SPECS)
-    assert parse_ocpp_config('{"execute_reset": {}}') == {"execute_reset"}
+    assert load_bridge_settings({}).actuator_kinds == frozenset(SPECS)
+    assert parse_ocpp_config(",".join(SPECS), ACTUATOR_KINDS) == frozenset(SPECS)
+    assert parse_ocpp_config('{"execute_reset": {}}', ACTUATOR_KINDS) == {"execute_reset"}
 
 
 def test_the_announcement_offers_exactly_the_table_kinds_at_their_level() -> None:

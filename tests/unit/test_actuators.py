@@ -12,10 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ocpp.messages import Call, _validate_payload
 
-from common.actuator_kinds import ACTUATOR_KINDS, CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
 from common.bus import ErrorCode, Reply
 from processes.bridge.actuators.plan import Context, OcppCall, reply_outcome
-from processes.bridge.actuators.table import SPECS, ActuatorKey, actuator_keys, parse_actuator_key, plan_calls
+from processes.bridge.actuators.table import (
+    ACTUATOR_KINDS,
+    CHARGE_POINT_ACTUATORS,
+    CONNECTOR_ACTUATORS,
+    SPECS,
+    ActuatorKey,
+    actuator_keys,
+    parse_actuator_key,
+    plan_calls,
+)
 from processes.bridge.actuators.v16 import (
     LIMIT_PROFILE_BASE,
     SCHEDULE_PROFILE_BASE,

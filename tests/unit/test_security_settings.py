@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import SettingsError, load_bridge, load_gateway
+from common.settings import SettingsError, load_gateway
+from processes.bridge.settings import load_bridge_settings
 from tests.support.htpasswd import htpasswd_line
 
 
@@ -53,7 +54,7 @@ def test_a_bad_htpasswd_file_names_the_variable_and_the_problem(tmp_path: Path, 
 
 @pytest.mark.parametrize("endpoint", ["tcp://0.0.0.0:5680", "tcp://192.0.2.1:5680", "tcp://*:5680", "tcp://host:1"])
 def test_the_bus_binds_loopback_only(endpoint: str) -> None:
-    for load in (load_gateway, load_bridge):
+    for load in (load_gateway, load_bridge_settings):
         with pytest.raises(SettingsError) as error:
             load({"BUS_EVENTS_ENDPOINT": endpoint, "BUS_COMMANDS_ENDPOINT": endpoint})
         assert [p.split("=")[0] for p in error.value.problems] == ["BUS_EVENTS_ENDPOINT", "BUS_COMMANDS_ENDPOINT"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from common.actuator_kinds import ACTUATOR_KINDS
 from common.settings import (
     DEFAULT_ENV_FILE,
     BridgeSettings,
@@ -17,16 +16,17 @@ from common.settings import (
     RawLoggerSettings,
     SettingsError,
     environment,
-    load_bridge,
     load_gateway,
     load_rawlogger,
     parse_ocpp_config,
     read_env_file,
 )
+from processes.bridge.actuators.table import ACTUATOR_KINDS
+from processes.bridge.settings import load_bridge_settings
 
 Loader = Callable[[Mapping[str, str]], Any]
-LOADERS: list[Loader] = [load_gateway, load_bridge, load_rawlogger]
-MQTT_LOADERS: list[Loader] = [load_bridge, load_rawlogger]
+LOADERS: list[Loader] = [load_gateway, load_bridge_settings, load_rawlogger]
+MQTT_LOADERS: list[Loader] = [load_bridge_settings, load_rawlogger]
 
 
 def problems_of(loader: Loader, env: Mapping[str, str]) -> list[str]:
@@ -122,7 +122,7 @@ def test_gateway_defaults_when_unset() -> None:
 
 
 def test_bridge_defaults_when_unset() -> None:
-    settings = load_bridge({})
+    settings = load_bridge_settings({})
     assert isinstance(settings, BridgeSettings)
     assert settings.connector_name == "ocpp-connector"
     assert settings.mqtt.host == "localhost"
@@ -162,12 +162,12 @@ def test_empty_values_mean_default(empty: str) -> None:
         "BUS_EVENTS_ENDPOINT",
     ]
     env = dict.fromkeys(names, empty)
-    assert load_bridge(env) == load_bridge({})
+    assert load_bridge_settings(env) == load_bridge_settings({})
     assert load_gateway(env) == load_gateway({})
 
 
 def test_values_are_stripped() -> None:
-    settings = load_bridge({"MQTT_BROKER_PORT": " 8883 ", "CHARGING_VOLTAGE": " 400 "})
+    settings = load_bridge_settings({"MQTT_BROKER_PORT": " 8883 ", "CHARGING_VOLTAGE": " 400 "})
     assert settings.mqtt.port == 8883
     assert settings.charging_voltage == 400.0
 
@@ -183,7 +183,7 @@ def test_repository_env_file_loads_cleanly(loader: Loader) -> None:
 def test_repository_env_file_gives_documented_defaults() -> None:
     env = environment(environ={}, env_file=DEFAULT_ENV_FILE)
     gateway = load_gateway(env)
-    bridge = load_bridge(env)
+    bridge = load_bridge_settings(env)
     rawlogger = load_rawlogger(env)
     for settings in (gateway, bridge, rawlogger):
         assert settings.connector_name == "ocpp-connector"
@@ -219,7 +219,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "BEMCOM_HEARTBEAT_INTERVAL": "-1",
         "BUS_EVENTS_ENDPOINT": "tcp://0.0.0.0:5680",
     }
-    problems = problems_of(load_bridge, env)
+    problems = problems_of(load_bridge_settings, env)
     assert len(problems) == len(env)
     for name, value in env.items():
         [line] = [line for line in problems if line.startswith(f"{name}=")]
@@ -274,17 +274,17 @@ def test_allowed_charge_points_are_split_and_stripped() -> None:
 )
 def test_ocpp_config_forms(value: str) -> None:
     expected = frozenset({"execute_send_charging_profile", "execute_reset"})
-    assert parse_ocpp_config(value) == expected
-    assert load_bridge({"OCPP_CONFIG": value}).actuator_kinds == expected
+    assert parse_ocpp_config(value, ACTUATOR_KINDS) == expected
+    assert load_bridge_settings({"OCPP_CONFIG": value}).actuator_kinds == expected
 
 
 @pytest.mark.parametrize("value", ["", "  ", "{}", "[]", ","])
 def test_ocpp_config_empty_means_all(value: str) -> None:
-    assert load_bridge({"OCPP_CONFIG": value}).actuator_kinds == frozenset(ACTUATOR_KINDS)
+    assert load_bridge_settings({"OCPP_CONFIG": value}).actuator_kinds == frozenset(ACTUATOR_KINDS)
 
 
 def test_ocpp_config_every_kind_is_accepted() -> None:
-    assert parse_ocpp_config(",".join(ACTUATOR_KINDS)) == frozenset(ACTUATOR_KINDS)
+    assert parse_ocpp_config(",".join(ACTUATOR_KINDS), ACTUATOR_KINDS) == frozenset(ACTUATOR_KINDS)
 
 
 @pytest.mark.parametrize(
@@ -297,15 +297,15 @@ def test_ocpp_config_every_kind_is_accepted() -> None:
 )
 def test_ocpp_config_unknown_names_are_rejected(value: str) -> None:
     with pytest.raises(ValueError, match="execute_teleport"):
-        parse_ocpp_config(value)
-    [line] = problems_of(load_bridge, {"OCPP_CONFIG": value})
+        parse_ocpp_config(value, ACTUATOR_KINDS)
+    [line] = problems_of(load_bridge_settings, {"OCPP_CONFIG": value})
     assert line.startswith("OCPP_CONFIG=")
     assert "execute_teleport" in line
 
 
 @pytest.mark.parametrize("value", ["[1, 2]", '["execute_reset", null]', "{not json", "[execute_reset]"])
 def test_ocpp_config_bad_json_is_rejected(value: str) -> None:
-    [line] = problems_of(load_bridge, {"OCPP_CONFIG": value})
+    [line] = problems_of(load_bridge_settings, {"OCPP_CONFIG": value})
     assert line.startswith(f"OCPP_CONFIG={value!r} is invalid")
 
 
@@ -416,7 +416,7 @@ def test_connector_name_with_topic_characters_is_rejected(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["site-1_ocpp", "ocpp.connector", "OCPP Connector"])
 def test_connector_name_accepted(name: str) -> None:
-    assert load_bridge({"CONNECTOR_NAME": name}).connector_name == name
+    assert load_bridge_settings({"CONNECTOR_NAME": name}).connector_name == name
 
 
 @pytest.mark.parametrize("loader", MQTT_LOADERS)

@@ -1,10 +1,10 @@
 """The actuator table: one :class:`ActuatorSpec` per actuator kind of DATAPOINTS.md.
 
 Everything about actuators reads it: the announcement (:func:`actuator_keys`), key parsing,
-planning (:func:`plan_calls`) and outcome reporting (``runner.py``). Adding an actuator is one
-entry here, its plan function in ``v16.py`` and its name in ``common/actuator_kinds.py`` (the
-names ``OCPP_CONFIG`` is checked against; this module refuses to load when they disagree).
-A second protocol version adds its plan to the ``plans`` of each entry.
+planning (:func:`plan_calls`), outcome reporting (``runner.py``) and the settings
+(``OCPP_CONFIG`` selects from :data:`ACTUATOR_KINDS`, see ``processes/bridge/settings.py``).
+Adding an actuator is one entry here (with its plan function in ``v16.py``). A second protocol
+version adds its plan to the ``plans`` of each entry.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from common.actuator_kinds import CHARGE_POINT_ACTUATORS, CONNECTOR_ACTUATORS
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
 from processes.bridge.actuators import v16
 from processes.bridge.actuators.plan import Context, Need, OcppCall, Plan, result_json
@@ -125,21 +124,18 @@ _SPECS = (
         plans={V16: Plan(v16.plan_ocpp_call, result_json)},
     ),
 )
-#: Every actuator kind, by name, in the order of ``common.actuator_kinds.ACTUATOR_KINDS``.
+#: Every actuator kind, by name, in the table's order.
 SPECS: Mapping[str, ActuatorSpec] = {spec.name: spec for spec in _SPECS}
 CONNECTOR_SPECS = tuple(spec for spec in _SPECS if spec.level is CONNECTOR)
 CHARGE_POINT_SPECS = tuple(spec for spec in _SPECS if spec.level is CHARGE_POINT)
 
 
-def _check_names() -> None:
-    """The table and the names of common/actuator_kinds.py are one list, in one order."""
-    connector = tuple(spec.name for spec in CONNECTOR_SPECS)
-    charge_point = tuple(spec.name for spec in CHARGE_POINT_SPECS)
-    if (connector, charge_point) != (CONNECTOR_ACTUATORS, CHARGE_POINT_ACTUATORS) or len(SPECS) != len(_SPECS):
-        raise RuntimeError("the actuator table and common/actuator_kinds.py name different actuators")
-
-
-_check_names()
+#: The names, all of them and by level (DATAPOINTS.md's two tables).
+ACTUATOR_KINDS = tuple(SPECS)
+CONNECTOR_ACTUATORS = tuple(spec.name for spec in CONNECTOR_SPECS)
+CHARGE_POINT_ACTUATORS = tuple(spec.name for spec in CHARGE_POINT_SPECS)
+if len(SPECS) != len(_SPECS):
+    raise RuntimeError("two entries of the actuator table have the same name")
 
 
 @dataclass(frozen=True, slots=True)
