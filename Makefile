@@ -46,9 +46,9 @@ test: ## Run the whole test suite (unit, component, end-to-end; the image tests 
 	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests collected"; else exit $$rc; fi; }
 
 .PHONY: test-unit
-test-unit: ## Run the pure unit tests only (tests/unit: no sockets, no subprocesses; enforced)
+test-unit: ## Run the pure unit tests (no sockets, no subprocesses; enforced), properties at a tenth of their examples
 	@bash scripts/bootstrap.sh test
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	TEST_DEPTH=quick $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: test-component
 test-component: ## Run the component tests (tests/component: real sockets, ZeroMQ, websockets, mosquitto)

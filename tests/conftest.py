@@ -17,8 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from bench.harness import Broker
+from tests.support.depth import QUICK
+
+if QUICK:  # TEST_DEPTH=quick (make test-unit): a tenth of the examples where a test names none
+    settings.register_profile("quick", max_examples=10)
+    settings.load_profile("quick")
 
 TESTS = Path(__file__).resolve().parent
 LAYER_MARKERS = {"component": pytest.mark.component, "e2e": pytest.mark.e2e, "image": pytest.mark.image}

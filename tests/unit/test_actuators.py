@@ -35,6 +35,7 @@ from processes.bridge.actuators.v16 import (
     schedule_stack_level,
 )
 from processes.bridge.actuators.values import InvalidValue, iso
+from tests.support.depth import examples
 
 NOW = 1_790_000_000_000
 NOW_ISO = "2026-09-21T14:13:20Z"
@@ -128,7 +129,7 @@ def test_parse_actuator_key_rejects_other_keys(key: str) -> None:
     assert parse_actuator_key(key) is None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cp=st.text(min_size=1, max_size=30), connectors=st.sets(st.integers(0, 99), max_size=3))
 def test_actuator_keys_parse_back(cp: str, connectors: set[int]) -> None:
     for key in actuator_keys(cp, connectors, ACTUATOR_KINDS):
@@ -703,7 +704,7 @@ contexts = st.builds(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(kind=st.sampled_from(PLANNED_KINDS), connector=st.integers(0, 9), context=contexts, data=st.data())
 def test_plan_returns_schema_valid_calls_or_raises_invalid_value(
     kind: str, connector: int, context: Context, data: st.DataObject

@@ -35,6 +35,7 @@ from common.bus import (
     raw_topic,
     stream_prefix,
 )
+from tests.support.depth import examples
 
 DOTTED_CP = "site.A CP 1.2"
 TS = 1_790_000_000_000
@@ -261,7 +262,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     cp=st.text(min_size=1),
     kind=st.text(min_size=1, max_size=40),

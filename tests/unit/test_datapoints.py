@@ -17,6 +17,7 @@ from processes.bridge.sensors import (
     parse_ocpp_timestamp,
     sensor_values,
 )
+from tests.support.depth import examples
 
 TS = 1_790_000_000_000  # receive time of every test event
 T0 = "2026-11-24T10:00:00Z"
@@ -501,7 +502,7 @@ PAYLOADS = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(kind=st.sampled_from(KINDS) | st.text(max_size=10), payload=PAYLOADS, ctx=PAYLOADS, ts=st.integers(0, 2**42))
 def test_sensor_values_never_raise_and_are_json(
     kind: str, payload: dict[str, Any], ctx: dict[str, Any], ts: int
@@ -517,7 +518,7 @@ def check_values(values: list[SensorValue]) -> None:
         json.dumps({"value": v.value, "timestamp": v.timestamp}, allow_nan=False)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     kind=st.sampled_from(["MeterValues", "StartTransaction", "StopTransaction"]),
     payload=STRUCTURED,

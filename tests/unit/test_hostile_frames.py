@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from processes.gateway.frames import OCPP16_ACTIONS, OCPP_J_ERROR_CODES
 from processes.gateway.store import Store
 from processes.gateway.v16.session import ChargePointSession
+from tests.support.depth import examples
 
 
 class FakeConnection:
@@ -184,7 +185,7 @@ frames = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(frames, min_size=1, max_size=5))
 def test_any_frames_get_well_formed_answers_and_never_raise(batch: list[str]) -> None:
     with recorded_logs() as logs:

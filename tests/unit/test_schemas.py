@@ -17,6 +17,7 @@ from ocpp.messages import get_validator
 
 from common.schemas import SCHEMA_DIRS, V16, compiled, passes
 from processes.gateway.frames import CALL, CALLRESULT
+from tests.support.depth import examples
 
 #: Checked by the library with decimal.Decimal (multipleOf 0.1): calls the central system
 #: sends, and one answer to such a call; the gateway never asks ``passes`` about them.
@@ -118,7 +119,7 @@ def payloads(name: str) -> st.SearchStrategy[Any]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_compiled_check_agrees_with_the_library(name: str, data: st.DataObject) -> None:
     payload = data.draw(payloads(name))
@@ -130,7 +131,7 @@ def test_generated_payloads_include_valid_and_invalid_ones(name: str) -> None:
     """The comparison above means something only if both verdicts occur."""
     verdicts: set[bool] = set()
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=examples(200, quick_at_least=60), deadline=None, database=None)
     @given(objects(schema_of(name)))
     def collect(payload: dict[str, Any]) -> None:
         verdicts.add(library_validator(name).is_valid(payload))
