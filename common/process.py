@@ -16,6 +16,8 @@ import uvloop
 import zmq.asyncio
 
 from common import __version__
+from common.binding import BindError
+from common.health import clear_problem, record_problem
 from common.logs import CallbackHandler, setup
 from common.settings import EXIT_BAD_SETTINGS, SettingsError, environment
 
@@ -23,10 +25,12 @@ S = TypeVar("S")
 
 
 def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
-    """Settings of this process, or exit with EXIT_BAD_SETTINGS and one line per problem."""
+    """Settings of this process, or exit with EXIT_BAD_SETTINGS and one line per problem (also
+    noted in ``var/<process>.problem`` for the health check)."""
     try:
-        return load(environment())
+        settings = load(environment())
     except SettingsError as error:
+        record_problem(process, "bad settings: " + "; ".join(error.problems))
         for problem in error.problems:
             print(f"{process}: bad setting: {problem}", file=sys.stderr, flush=True)
         print(
@@ -35,6 +39,8 @@ def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
             flush=True,
         )
         raise SystemExit(EXIT_BAD_SETTINGS) from None
+    clear_problem(process)
+    return settings
 
 
 async def run_until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> None:
@@ -131,6 +137,10 @@ def run_process(
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if fast_loop else None) as runner:
             runner.run(main())
+    except BindError as error:  # one line, no traceback: the setting and the address say it all
+        logging.getLogger(__name__).error("%s; %s not started (exit code %d)", error, process, EXIT_BAD_SETTINGS)
+        record_problem(process, str(error))
+        return EXIT_BAD_SETTINGS
     except Exception:
         logging.getLogger(__name__).exception("%s stopped by an unexpected error", process)
         return 1
@@ -156,11 +166,16 @@ def run_program(
     background: bool = False,
 ) -> int:
     """The common ``main()`` body: a ZeroMQ context, the application built from the settings,
-    its log records forwarded to BEMCom, served until SIGTERM; then everything closed."""
+    its log records forwarded to BEMCom, served until SIGTERM; then everything closed. A
+    :class:`BindError` (from ``build`` or ``serve``) ends the process at once with one line."""
 
     async def body(stop: asyncio.Event) -> None:
         context = zmq.asyncio.Context()
-        program = build(settings, context)
+        try:
+            program = build(settings, context)
+        except BaseException:
+            context.destroy(linger=0)
+            raise
         handler = CallbackHandler(program.publish_log)
         logging.getLogger().addHandler(handler)
         try:
@@ -170,6 +185,7 @@ def run_program(
             close = getattr(program, "close", None)
             if close is not None:
                 close()
-            context.term()
+            # Sockets still open (a bind that failed half-way) would make term() wait forever.
+            context.destroy(linger=0)
 
     return run_process(process, debug, body, fast_loop=fast_loop, background=background)

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 import zmq.asyncio
 from websockets.asyncio.server import ServerConnection
 
+from common.addresses import connect_line, connect_urls
+from common.binding import refuse_live_owner
 from common.logs import now_ms
 from common.process import run_until_stopped
 from common.settings import GatewaySettings
@@ -42,6 +44,10 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, context: zmq.asyncio.Context) -> None:
         self.settings = settings
         self.run = uuid.uuid4().hex[:12]
+        # Another gateway on the same ipc:// paths shares this directory, and its journal: stop
+        # before opening it.
+        refuse_live_owner(settings.bus.events_endpoint, "BUS_EVENTS_ENDPOINT")
+        refuse_live_owner(settings.bus.commands_endpoint, "BUS_COMMANDS_ENDPOINT")
         self.store = Store(settings.journal_path)
         self.journal = Journal(self.store.db, self.run, settings.journal_max_events)
         self.publisher = BusPublisher(
@@ -52,11 +58,16 @@ class Gateway:
             session_count=lambda: len(self.registry.sessions),
         )
         self.registry = ConnectionRegistry(self.publisher, self.store)
-        self.commands = CommandServer(
-            context,
-            settings.bus.commands_endpoint,
-            GatewayCommands(self.registry, self.journal, self.store, now_ms()).handlers(),
-        )
+        try:
+            self.commands = CommandServer(
+                context,
+                settings.bus.commands_endpoint,
+                GatewayCommands(self.registry, self.journal, self.store, now_ms()).handlers(),
+            )
+        except BaseException:  # e.g. a BindError: the XPUB socket would keep the context open
+            self.publisher.socket.close(linger=0)
+            self.store.close()
+            raise
 
     def session_factories(self) -> Mapping[str, SessionFactory]:
         """The OCPP versions served, by subprotocol, in order of preference."""
@@ -91,16 +102,18 @@ class Gateway:
 
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        self.registry.disconnected_by_last_run()
         sessions = self.session_factories()
         server = WebsocketServer(settings, self.registry, self.admission(list(sessions)), sessions)
-        async with server.serve() as serving:
+        # Listen first (a taken port stops the process before it touches anything), then
+        # report the charge points of the last run disconnected, before any handshake runs.
+        serving = await server.start()
+        self.registry.disconnected_by_last_run()
+        async with serving:
+            urls = connect_urls(settings.ocpp_host, settings.ocpp_port, settings.tls is not None)
             log.info(
-                "Gateway run %s: OCPP on %s://%s:%d (security profile %d), events on %s, commands on %s, store %s",
+                "%s; gateway run %s (security profile %d), events on %s, commands on %s, store %s",
+                connect_line(urls),
                 self.run,
-                "ws" if settings.tls is None else "wss",
-                settings.ocpp_host,
-                settings.ocpp_port,
                 settings.security_profile,
                 settings.bus.events_endpoint,
                 settings.bus.commands_endpoint,
@@ -119,6 +132,7 @@ class Gateway:
                 await serving.wait_closed()
 
     def close(self) -> None:
+        self.commands.close()
         self.publisher.close()
         self.store.close()
 
