@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 import zmq.asyncio
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection
 
 from common.addresses import connect_line, connect_urls
 from common.binding import refuse_live_owner
@@ -38,6 +38,10 @@ from processes.gateway.store import Store
 from processes.gateway.websocket_server import SessionFactory, WebsocketServer
 
 log = logging.getLogger(__name__)
+
+#: Seconds the gateway waits for charge points to answer its close frames when it stops (within
+#: its stop deadline, common/process.py).
+CLOSE_CONNECTIONS_WITHIN = 1.0
 
 
 class Gateway:
@@ -108,7 +112,7 @@ class Gateway:
         # report the charge points of the last run disconnected, before any handshake runs.
         serving = await server.start()
         self.registry.disconnected_by_last_run()
-        async with serving:
+        try:
             urls = connect_urls(settings.ocpp_host, settings.ocpp_port, settings.tls is not None)
             log.info(
                 "%s; gateway run %s (security profile %d), events on %s, commands on %s, store %s",
@@ -124,17 +128,25 @@ class Gateway:
                 asyncio.create_task(self.commands.serve(), name="commands"),
                 asyncio.create_task(self.publisher.heartbeat(settings.bus.heartbeat_interval), name="alive"),
             ]
-            try:
-                await run_until_stopped(stop, tasks)
-            finally:
-                log.info("Stopping: closing %d charge point connections", len(self.registry.sessions))
-                serving.close()
-                await serving.wait_closed()
+            await run_until_stopped(stop, tasks)
+        finally:
+            await close_connections(serving, len(self.registry.sessions))
 
     def close(self) -> None:
         self.commands.close()
         self.publisher.close()
         self.store.close()
+
+
+async def close_connections(serving: Server, count: int) -> None:
+    """Stop listening and close every connection (1001, going away), waiting a bounded time:
+    a charge point that does not answer the close frame must not hold up the stop."""
+    log.info("Stopping: closing %d charge point connections", count)
+    serving.close()
+    try:
+        await asyncio.wait_for(serving.wait_closed(), CLOSE_CONNECTIONS_WITHIN)
+    except TimeoutError:
+        log.warning("Stopping: connections still closing after %g s", CLOSE_CONNECTIONS_WITHIN)
 
 
 def warn_about_security(settings: GatewaySettings) -> None:
