@@ -10,6 +10,7 @@ in their environment (as a reader's ``.env``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -132,12 +133,13 @@ def test_documented_command_works_as_written(site: Site, command: Command) -> No
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.1)
     ended_by_itself = process.poll() is not None
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground pipeline
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground pipeline
     try:
         out, err = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate()
+        process.communicate()
         raise AssertionError(f"{command.id} did not stop on Ctrl-C within 20 s") from None
     assert not ended_by_itself, f"{command.id} ended by itself (exit code {process.returncode}): {err[-2000:]}"
     assert "Traceback" not in err, err[-3000:]
