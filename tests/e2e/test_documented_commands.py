@@ -136,7 +136,7 @@ def test_documented_command_works_as_written(site: Site, command: Command) -> No
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground pipeline
     try:
-        out, err = process.communicate(timeout=20)
+        _, err = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
