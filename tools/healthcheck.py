@@ -87,7 +87,9 @@ def check(config: Path, health_file: Path, env: Mapping[str, str]) -> tuple[bool
     try:
         settings = load_bridge(env)
     except SettingsError as error:
-        return False, "unhealthy: " + "; ".join([*problems, "bad settings: " + "; ".join(error.problems)])
+        if not any("bad settings" in problem for problem in problems):  # not said by a program yet
+            problems.append("bad settings: " + "; ".join(error.problems))
+        return False, "unhealthy: " + "; ".join(problems)
     now = now_ms()
     last_alive = last_mqtt_alive(health_file)
     broker = broker_problem(last_alive, now, settings.bemcom_heartbeat_interval)
