@@ -29,10 +29,8 @@ venv-dev: ## Create/update .venv with the test and lint tools (and mosquitto)
 	@bash scripts/bootstrap.sh test
 
 .PHONY: run
-run: ## Run gateway, bridge and rawlogger under supervisord (foreground); starts a local broker if needed
-	@bash scripts/bootstrap.sh run
-	@bash scripts/ensure-broker.sh
-	exec env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/supervisord -n -c supervisord.conf
+run: ## Run gateway, bridge and rawlogger under supervisord (foreground); starts (and stops) a local broker if needed
+	@bash scripts/run.sh
 
 .PHONY: demo
 demo: ## Demo: private broker, the connector, 3 simulated charge points, datapoints as they arrive (~60 s)

@@ -237,7 +237,7 @@ class Connector:
         with contextlib.suppress(ProcessLookupError):
             self._process.send_signal(signal.SIGTERM)
         try:
-            self._process.wait(45)  # supervisord itself kills a program after stopwaitsecs (15 s)
+            self._process.wait(45)  # each program stops within its deadline (common/process.py)
         except subprocess.TimeoutExpired:
             os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(5)

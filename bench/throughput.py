@@ -21,12 +21,14 @@ plain websockets in processes of their own, see bench/loadgen.py):
 5. *actuators*: MQTT value -> OCPP call at the charge point, p50/p99, with ``--actuator-load``
    (1,000) charge points connected and sending meter values; the baseline is one MQTT hop.
 
-Writes bench/results/throughput.{md,json,png} (``--out`` for another directory).
+Writes bench/results/throughput.{md,json,png} (``--out`` for another directory; the chart only
+with matplotlib, which `make venv-dev` installs and `make run`'s .venv has not).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing
 import sys
@@ -526,6 +528,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return rows
 
 
+def chart_available() -> bool:
+    """matplotlib is a development requirement; `make run`'s .venv has none (the tables suffice)."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -654,7 +661,10 @@ def write(results: dict[str, Any], out: Path) -> None:
     (out / "throughput.md").write_text(report + "\n")
     (out / "throughput.json").write_text(json.dumps(results, indent=1) + "\n")
     if answered and results["answers"].get("connector"):
-        chart(results, out / "throughput.png")
+        if chart_available():
+            chart(results, out / "throughput.png")
+        else:
+            print(f"bench.throughput: no chart ({out / 'throughput.png'}): matplotlib is not installed (make venv-dev)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +17,8 @@ import uvloop
 import zmq.asyncio
 
 from common import __version__
+from common.binding import BindError
+from common.health import clear_problem, record_problem
 from common.logs import CallbackHandler, setup
 from common.settings import EXIT_BAD_SETTINGS, SettingsError, environment
 
@@ -23,10 +26,12 @@ S = TypeVar("S")
 
 
 def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
-    """Settings of this process, or exit with EXIT_BAD_SETTINGS and one line per problem."""
+    """Settings of this process, or exit with EXIT_BAD_SETTINGS and one line per problem (also
+    noted in ``var/<process>.problem`` for the health check)."""
     try:
-        return load(environment())
+        settings = load(environment())
     except SettingsError as error:
+        record_problem(process, "bad settings: " + "; ".join(error.problems))
         for problem in error.problems:
             print(f"{process}: bad setting: {problem}", file=sys.stderr, flush=True)
         print(
@@ -35,6 +40,8 @@ def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
             flush=True,
         )
         raise SystemExit(EXIT_BAD_SETTINGS) from None
+    clear_problem(process)
+    return settings
 
 
 async def run_until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> None:
@@ -100,6 +107,45 @@ def lower_priority(niceness: int) -> int:
         return os.nice(0)
 
 
+#: Seconds a process may take to stop once asked (SIGTERM, SIGINT, its parent gone): the
+#: gateway (closing charge point connections within 1 s), and each consumer. supervisord stops
+#: them one after the other (bridge, rawlogger, gateway) and notices each exit within its 1 s
+#: poll: 2-3 s in all, and under 5 s with one of them stuck. What was answered is durable
+#: already (committed before any answer), so an exit at the deadline loses nothing, like kill -9.
+STOP_DEADLINE = {"gateway": 1.5}
+CONSUMER_STOP_DEADLINE = 1.0
+
+
+class StopDeadline:
+    """Once armed, ends the process after ``seconds`` even if its main thread is stuck (a
+    thread, not the event loop, keeps the time)."""
+
+    def __init__(self, process: str, seconds: float) -> None:
+        self.process = process
+        self.seconds = seconds
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        print(f"{self.process}: still stopping after {self.seconds:g} s: exiting now", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+async def arm_when_stopped(stop: asyncio.Event, deadline: StopDeadline) -> None:
+    """Whoever sets ``stop`` (a signal, the orphan watch), the deadline starts then."""
+    await stop.wait()
+    deadline.arm()
+
+
 def run_process(
     process: str,
     debug: bool,
@@ -108,32 +154,47 @@ def run_process(
     fast_loop: bool = False,
     background: bool = False,
 ) -> int:
-    """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop``. ``fast_loop``:
-    on uvloop (sockets and timers cost a third less CPU there). ``background``: at a lower CPU
-    priority than the gateway (BACKGROUND_NICENESS)."""
+    """Run ``body(stop)`` until it returns; SIGTERM and SIGINT only set ``stop`` (and arm the
+    :class:`StopDeadline`). ``fast_loop``: on uvloop (sockets and timers cost a third less CPU
+    there). ``background``: at a lower CPU priority than the gateway (BACKGROUND_NICENESS)."""
     setup(process, debug)
     logging.getLogger(__name__).info("%s %s starting", process, __version__)
     tune_gc()
     if background:
         lower_priority(BACKGROUND_NICENESS)
+    deadline = StopDeadline(process, STOP_DEADLINE.get(process, CONSUMER_STOP_DEADLINE))
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def request_stop() -> None:
+            stop.set()
+            deadline.arm()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, request_stop)
         orphan_watch = asyncio.create_task(stop_when_orphaned(stop), name="orphan-watch")
+        armer = asyncio.create_task(arm_when_stopped(stop, deadline), name="stop-deadline")
         try:
             await body(stop)
         finally:
             orphan_watch.cancel()
+            armer.cancel()
+            deadline.arm()  # also when the body failed: closing must not hang either
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if fast_loop else None) as runner:
             runner.run(main())
+    except BindError as error:  # one line, no traceback: the setting and the address say it all
+        logging.getLogger(__name__).error("%s; %s not started (exit code %d)", error, process, EXIT_BAD_SETTINGS)
+        record_problem(process, str(error))
+        return EXIT_BAD_SETTINGS
     except Exception:
         logging.getLogger(__name__).exception("%s stopped by an unexpected error", process)
         return 1
+    finally:
+        deadline.cancel()
     logging.getLogger(__name__).info("%s stopped", process)
     return 0
 
@@ -156,11 +217,16 @@ def run_program(
     background: bool = False,
 ) -> int:
     """The common ``main()`` body: a ZeroMQ context, the application built from the settings,
-    its log records forwarded to BEMCom, served until SIGTERM; then everything closed."""
+    its log records forwarded to BEMCom, served until SIGTERM; then everything closed. A
+    :class:`BindError` (from ``build`` or ``serve``) ends the process at once with one line."""
 
     async def body(stop: asyncio.Event) -> None:
         context = zmq.asyncio.Context()
-        program = build(settings, context)
+        try:
+            program = build(settings, context)
+        except BaseException:
+            context.destroy(linger=0)
+            raise
         handler = CallbackHandler(program.publish_log)
         logging.getLogger().addHandler(handler)
         try:
@@ -170,6 +236,7 @@ def run_program(
             close = getattr(program, "close", None)
             if close is not None:
                 close()
-            context.term()
+            # Sockets still open (a bind that failed half-way) would make term() wait forever.
+            context.destroy(linger=0)
 
     return run_process(process, debug, body, fast_loop=fast_loop, background=background)

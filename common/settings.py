@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from common.endpoints import DEFAULT_COMMANDS_ENDPOINT, DEFAULT_EVENTS_ENDPOINT, EndpointError, resolve_endpoint
 from common.security import parse_htpasswd, server_tls_context
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
 
-#: Exit code of a process stopped by a bad setting (EX_CONFIG of sysexits.h).
-#: supervisord.conf lists it as an expected exit code, so the process is not restarted.
+#: Exit code of a process stopped by a bad setting or a port it cannot bind (EX_CONFIG of
+#: sysexits.h). It ends the process within supervisord's ``startsecs``, so supervisord tries it
+#: ``startretries`` more times with growing back-off and then marks it FATAL.
 EXIT_BAD_SETTINGS = 78
 
 
@@ -123,17 +125,14 @@ class _Reader:
         return value
 
     def endpoint(self, name: str, default: str) -> str:
-        def parse(value: str) -> str:
-            if value.startswith(("ipc://", "inproc://")):
-                return value
-            host = value.removeprefix("tcp://").rsplit(":", 1)[0]
-            if value.startswith("tcp://") and host in {"127.0.0.1", "localhost", "[::1]"}:
-                port = value.rsplit(":", 1)[1]
-                if port.isdigit() and 0 < int(port) < 65536:
-                    return value
-            raise ValueError(value)
-
-        return self._parse(name, default, parse, "tcp://127.0.0.1:<port>, tcp://localhost:<port> or ipc://<path>")
+        """A bus endpoint (common/endpoints.py): loopback tcp:// or ipc://, relative ipc://
+        paths resolved against the project directory."""
+        value = self.raw(name) or default
+        try:
+            return resolve_endpoint(value, PROJECT_ROOT)
+        except EndpointError as error:
+            self.problems.append(f"{name}={value!r} is invalid: {error}")
+            return value
 
     def htpasswd(self, name: str) -> dict[str, str] | None:
         """An htpasswd file of bcrypt entries: charge point id -> hash."""
@@ -290,8 +289,8 @@ def _connector_name(reader: _Reader) -> str:
 
 def _bus(reader: _Reader) -> BusSettings:
     return BusSettings(
-        events_endpoint=reader.endpoint("BUS_EVENTS_ENDPOINT", "tcp://127.0.0.1:5680"),
-        commands_endpoint=reader.endpoint("BUS_COMMANDS_ENDPOINT", "tcp://127.0.0.1:5681"),
+        events_endpoint=reader.endpoint("BUS_EVENTS_ENDPOINT", DEFAULT_EVENTS_ENDPOINT),
+        commands_endpoint=reader.endpoint("BUS_COMMANDS_ENDPOINT", DEFAULT_COMMANDS_ENDPOINT),
         heartbeat_interval=reader.number("BUS_HEARTBEAT_INTERVAL", 1.0, 0.05, 60),
         request_timeout=reader.number("BUS_REQUEST_TIMEOUT", 5.0, 0.1, 300),
         replay_batch=reader.integer("BUS_REPLAY_BATCH", 500, 1, 100_000),

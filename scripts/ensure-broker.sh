@@ -97,13 +97,16 @@ mkdir -p "$root/var"
 logfile="$root/var/mosquitto-$port.log"
 pidfile="$root/var/mosquitto-$port.pid"
 
-# setsid + nohup: the broker outlives this script and `make run`'s exec of supervisord.
+# setsid + nohup: the broker outlives this script (`make run` stops it when it ends, the demo
+# when it ends).
 # Loopback only, and TCP_NODELAY (else Nagle's algorithm delays a message by tens of ms now and then).
 conffile="$root/var/mosquitto-$port.conf"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' "$port" >"$conffile"
 setsid nohup "$mosquitto_bin" -c "$conffile" </dev/null >"$logfile" 2>&1 &
 pid=$!
 echo "$pid" >"$pidfile"
+# scripts/run.sh (`make run`) stops the broker it started when it ends.
+[ -z "${BROKER_STARTED_FILE:-}" ] || echo "$pid" >"$BROKER_STARTED_FILE"
 
 for _ in $(seq 1 100); do
     if local_answers; then

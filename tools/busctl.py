@@ -26,8 +26,9 @@ import zmq.asyncio
 
 from common.bus import BusError, ErrorCode, Reply, decode
 from common.command_client import CommandClient
+from common.endpoints import EndpointError, resolve_endpoint
 from common.logs import now_ms
-from common.settings import BusSettings, SettingsError, environment, load_bus
+from common.settings import PROJECT_ROOT, BusSettings, SettingsError, environment, load_bus
 from tools.busview import DEFAULT_PREFIXES, as_json, as_line, matches, status_text
 
 EXIT_OK = 0
@@ -67,9 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     call = commands.add_parser("call", parents=[endpoints, output], help="send an OCPP call to a charge point")
     call.add_argument("cp", metavar="CP", help="charge point id")
     call.add_argument("action", metavar="ACTION", help="OCPP action, e.g. Reset, TriggerMessage")
-    call.add_argument("payload", metavar="PAYLOAD_JSON", nargs="?", default="{}", help="OCPP-J payload (camelCase)")
+    call.add_argument(
+        "payload", metavar="PAYLOAD_JSON", nargs="?", default=None, help="OCPP-J payload (camelCase; default {})"
+    )
     call.add_argument("--timeout", type=float, default=None, help="seconds to wait for the answer (default 30)")
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; options may also stand between ACTION and PAYLOAD_JSON (``call CP_1
+    SetChargingProfile --timeout 10 '{...}'``), which argparse alone refuses: it gives the
+    optional PAYLOAD_JSON up once an option follows ACTION."""
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "call" and args.payload is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.payload, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")  # exits with 2
+    return args
 
 
 def bus_settings(args: argparse.Namespace) -> BusSettings:
@@ -78,9 +93,14 @@ def bus_settings(args: argparse.Namespace) -> BusSettings:
         bus = load_bus(environment())
     except SettingsError as error:
         raise UsageError("; ".join(error.problems)) from None
+    try:
+        events = bus.events_endpoint if args.events is None else resolve_endpoint(args.events, PROJECT_ROOT)
+        commands = bus.commands_endpoint if args.commands is None else resolve_endpoint(args.commands, PROJECT_ROOT)
+    except EndpointError as error:
+        raise UsageError(f"--events/--commands: {error}") from None
     return BusSettings(
-        events_endpoint=args.events or bus.events_endpoint,
-        commands_endpoint=args.commands or bus.commands_endpoint,
+        events_endpoint=events,
+        commands_endpoint=commands,
         heartbeat_interval=bus.heartbeat_interval,
         request_timeout=bus.request_timeout,
         replay_batch=bus.replay_batch,
@@ -184,7 +204,7 @@ def status(args: argparse.Namespace, bus: BusSettings, out: TextIO) -> int:
 
 
 def call(args: argparse.Namespace, bus: BusSettings, out: TextIO) -> int:
-    payload = parse_payload(args.payload)
+    payload = parse_payload("{}" if args.payload is None else args.payload)
     if args.timeout is not None and not 0 < args.timeout <= 3600:
         raise UsageError("--timeout must be a number of seconds from 0 to 3600")
     timeout = 30.0 if args.timeout is None else args.timeout
@@ -198,7 +218,7 @@ def call(args: argparse.Namespace, bus: BusSettings, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits with 2 on usage errors
+    args = parse_args(parser, argv)  # exits with 2 on usage errors
     stream = sys.stdout if out is None else out
     try:
         bus = bus_settings(args)

@@ -3,7 +3,9 @@
 Healthy when (a) supervisord reports gateway, bridge and rawlogger RUNNING (asked over its
 XML-RPC unix socket, the ``[supervisorctl] serverurl`` of supervisord.conf) and (b) the bridge
 was connected to the MQTT broker within the last 3 x BEMCOM_HEARTBEAT_INTERVAL (it notes
-that in ``var/bridge.health`` on every heartbeat it publishes while connected).
+that in ``var/bridge.health`` on every heartbeat it publishes while connected). A program that
+is not RUNNING is reported with the reason it noted when it stopped at start
+(``var/<program>.problem``: a bad setting, a port or bus endpoint it cannot bind).
 
 Prints one line saying why, exits 0 when healthy and 1 when not.
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from common.health import HEALTH_FILE, last_mqtt_alive
+from common.health import HEALTH_FILE, last_mqtt_alive, read_problem
 from common.logs import now_ms
 from common.settings import PROJECT_ROOT, SettingsError, environment
 from processes.bridge.settings import load_bridge_settings
@@ -55,8 +57,16 @@ def program_states(url: str) -> dict[str, str]:
     return {str(info["name"]): str(info["statename"]) for info in infos}
 
 
-def process_problems(states: Mapping[str, str]) -> list[str]:
-    return [f"{name} {states.get(name, 'missing')}" for name in PROGRAMS if states.get(name) != "RUNNING"]
+def process_problems(states: Mapping[str, str], health_dir: Path) -> list[str]:
+    """Each program that is not RUNNING, with why it stopped when it noted that at start
+    (``var/<program>.problem``: a bad setting, a port it cannot bind)."""
+    problems = []
+    for name in PROGRAMS:
+        if states.get(name) == "RUNNING":
+            continue
+        why = read_problem(name, health_dir)
+        problems.append(f"{name} {states.get(name, 'missing')}" + (f" ({why})" if why else ""))
+    return problems
 
 
 def broker_problem(last_alive: int | None, now: int, heartbeat_interval: float) -> str | None:
@@ -72,13 +82,15 @@ def broker_problem(last_alive: int | None, now: int, heartbeat_interval: float) 
 def check(config: Path, health_file: Path, env: Mapping[str, str]) -> tuple[bool, str]:
     """(healthy, one line saying why)."""
     try:
-        problems = process_problems(program_states(server_url(config)))
+        problems = process_problems(program_states(server_url(config)), health_file.parent)
     except (OSError, xmlrpc.client.Error) as error:
         problems = [f"supervisord does not answer on {server_url_or(config)}: {error}"]
     try:
         settings = load_bridge_settings(env)
     except SettingsError as error:
-        return False, "unhealthy: " + "; ".join([*problems, "bad settings: " + "; ".join(error.problems)])
+        if not any("bad settings" in problem for problem in problems):  # not said by a program yet
+            problems.append("bad settings: " + "; ".join(error.problems))
+        return False, "unhealthy: " + "; ".join(problems)
     now = now_ms()
     last_alive = last_mqtt_alive(health_file)
     broker = broker_problem(last_alive, now, settings.bemcom_heartbeat_interval)

@@ -1,12 +1,13 @@
 """``python -m tools.simulate URL``: simulated charge points charging vehicles, for operators and demos.
 
-    python -m tools.simulate ws://localhost:9000/ocpp --charge-points 3 --connectors 2 --sessions 0
+    python -m tools.simulate ws://localhost:9000/ocpp --charge-points 3 --connectors 2
 
 N charge points (ids PREFIX1 … PREFIXN) with C connectors each connect to URL/<id> and run
-charging sessions; ``--sessions 0`` repeats them forever. On a terminal one status line per
-charge point is updated in place; otherwise a summary line is printed every ``--report``
-seconds. Ctrl-C (or SIGTERM) ends running sessions with StopTransaction and disconnects;
-a second Ctrl-C stops at once. Exit code 0, or 2 on usage errors.
+charging sessions, one after the other, until Ctrl-C (or SIGTERM): that ends running sessions
+with StopTransaction and disconnects; a second Ctrl-C stops at once. ``--duration S`` does the
+same after S seconds; ``--sessions K`` ends by itself once every connector had K sessions.
+On a terminal one status line per charge point is updated in place; otherwise a summary line
+is printed every ``--report`` seconds. Exit code 0, or 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -35,7 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--charge-points", type=int, default=1, metavar="N", help="charge points (default 1)")
     parser.add_argument("--connectors", type=int, default=1, metavar="C", help="connectors each (default 1)")
     parser.add_argument("--id-prefix", default="CP_", help="charge point ids are PREFIX1..PREFIXN (default CP_)")
-    parser.add_argument("--sessions", type=int, default=1, metavar="K", help="sessions per connector, 0 = forever")
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=0,
+        metavar="K",
+        help="sessions per connector, then exit (0: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds, as Ctrl-C does",
+    )
     parser.add_argument("--interval", type=float, default=10.0, metavar="S", help="seconds between meter values")
     parser.add_argument("--samples", type=int, default=12, metavar="M", help="meter values per session (default 12)")
     parser.add_argument("--pause", type=float, default=None, metavar="S", help="idle seconds between sessions")
@@ -52,7 +66,9 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SessionP
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.sessions < 0:
-        parser.error("--sessions must be 0 (forever) or more")
+        parser.error("--sessions must be 0 (until Ctrl-C) or more")
+    if args.duration is not None and not 0 < args.duration <= 366 * 86400:
+        parser.error("--duration must be a positive number of seconds")
     if not 0.05 <= args.interval <= 3600 or not 0.1 <= args.report <= 3600:
         parser.error("--interval must be from 0.05 to 3600 s and --report from 0.1 to 3600 s")
     pause = 2 * args.interval if args.pause is None else args.pause
@@ -133,12 +149,15 @@ async def simulate(args: argparse.Namespace, plan: SessionPlan, out: TextIO) -> 
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
     url = args.url.rstrip("/")
     ids = [f"{args.id_prefix}{number}" for number in range(1, args.charge_points + 1)]
     stations = [Station(url, cp_id, args.connectors, plan, stop, args.password) for cp_id in ids]
     print(
         f"simulate: {len(ids)} charge points x {args.connectors} connectors -> {url}/<id>, "
-        f"{plan.sessions or 'endless'} sessions each, meter values every {plan.interval:g} s; Ctrl-C stops",
+        f"{plan.sessions or 'endless'} sessions each, meter values every {plan.interval:g} s; "
+        + (f"stops after {args.duration:g} s or on Ctrl-C" if args.duration is not None else "Ctrl-C stops"),
         file=sys.stderr,
     )
     progress = Progress(stations, out, args.report)

@@ -10,6 +10,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from common.binding import BindError, bind_zmq
 from common.bus import BusError, ErrorCode, Reply, Request, decode_request, encode_reply
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,20 @@ class CommandError(Exception):
 
 
 class CommandServer:
-    def __init__(self, context: zmq.asyncio.Context, endpoint: str, handlers: Mapping[str, CommandHandler]) -> None:
+    def __init__(
+        self,
+        context: zmq.asyncio.Context,
+        endpoint: str,
+        handlers: Mapping[str, CommandHandler],
+        setting: str = "BUS_COMMANDS_ENDPOINT",
+    ) -> None:
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.bind(endpoint)
+        try:
+            bind_zmq(self._socket, endpoint, setting)
+        except BindError:
+            self._socket.close(linger=0)
+            raise
         self._handlers = dict(handlers)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -46,6 +57,11 @@ class CommandServer:
         finally:
             for task in self._tasks:
                 task.cancel()
+            self.close()
+
+    def close(self) -> None:
+        """Close the socket (also when ``serve`` never ran: a later bind failed)."""
+        if not self._socket.closed:
             self._socket.close(linger=0)
 
     async def dispatch(self, data: bytes) -> Reply:

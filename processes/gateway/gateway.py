@@ -19,8 +19,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 import zmq.asyncio
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection
 
+from common.addresses import connect_line, connect_urls
+from common.binding import refuse_live_owner
 from common.logs import now_ms
 from common.process import run_until_stopped
 from common.settings import GatewaySettings
@@ -37,11 +39,19 @@ from processes.gateway.websocket_server import SessionFactory, WebsocketServer
 
 log = logging.getLogger(__name__)
 
+#: Seconds the gateway waits for charge points to answer its close frames when it stops (within
+#: its stop deadline, common/process.py).
+CLOSE_CONNECTIONS_WITHIN = 1.0
+
 
 class Gateway:
     def __init__(self, settings: GatewaySettings, context: zmq.asyncio.Context) -> None:
         self.settings = settings
         self.run = uuid.uuid4().hex[:12]
+        # Another gateway on the same ipc:// paths shares this directory, and its journal: stop
+        # before opening it.
+        refuse_live_owner(settings.bus.events_endpoint, "BUS_EVENTS_ENDPOINT")
+        refuse_live_owner(settings.bus.commands_endpoint, "BUS_COMMANDS_ENDPOINT")
         self.store = Store(settings.journal_path)
         self.journal = Journal(self.store.db, self.run, settings.journal_max_events)
         self.publisher = BusPublisher(
@@ -52,11 +62,16 @@ class Gateway:
             session_count=lambda: len(self.registry.sessions),
         )
         self.registry = ConnectionRegistry(self.publisher, self.store)
-        self.commands = CommandServer(
-            context,
-            settings.bus.commands_endpoint,
-            GatewayCommands(self.registry, self.journal, self.store, now_ms()).handlers(),
-        )
+        try:
+            self.commands = CommandServer(
+                context,
+                settings.bus.commands_endpoint,
+                GatewayCommands(self.registry, self.journal, self.store, now_ms()).handlers(),
+            )
+        except BaseException:  # e.g. a BindError: the XPUB socket would keep the context open
+            self.publisher.socket.close(linger=0)
+            self.store.close()
+            raise
 
     def session_factories(self) -> Mapping[str, SessionFactory]:
         """The OCPP versions served, by subprotocol, in order of preference."""
@@ -91,16 +106,18 @@ class Gateway:
 
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        self.registry.disconnected_by_last_run()
         sessions = self.session_factories()
         server = WebsocketServer(settings, self.registry, self.admission(list(sessions)), sessions)
-        async with server.serve() as serving:
+        # Listen first (a taken port stops the process before it touches anything), then
+        # report the charge points of the last run disconnected, before any handshake runs.
+        serving = await server.start()
+        self.registry.disconnected_by_last_run()
+        try:
+            urls = connect_urls(settings.ocpp_host, settings.ocpp_port, settings.tls is not None)
             log.info(
-                "Gateway run %s: OCPP on %s://%s:%d (security profile %d), events on %s, commands on %s, store %s",
+                "%s; gateway run %s (security profile %d), events on %s, commands on %s, store %s",
+                connect_line(urls),
                 self.run,
-                "ws" if settings.tls is None else "wss",
-                settings.ocpp_host,
-                settings.ocpp_port,
                 settings.security_profile,
                 settings.bus.events_endpoint,
                 settings.bus.commands_endpoint,
@@ -111,16 +128,25 @@ class Gateway:
                 asyncio.create_task(self.commands.serve(), name="commands"),
                 asyncio.create_task(self.publisher.heartbeat(settings.bus.heartbeat_interval), name="alive"),
             ]
-            try:
-                await run_until_stopped(stop, tasks)
-            finally:
-                log.info("Stopping: closing %d charge point connections", len(self.registry.sessions))
-                serving.close()
-                await serving.wait_closed()
+            await run_until_stopped(stop, tasks)
+        finally:
+            await close_connections(serving, len(self.registry.sessions))
 
     def close(self) -> None:
+        self.commands.close()
         self.publisher.close()
         self.store.close()
+
+
+async def close_connections(serving: Server, count: int) -> None:
+    """Stop listening and close every connection (1001, going away), waiting a bounded time:
+    a charge point that does not answer the close frame must not hold up the stop."""
+    log.info("Stopping: closing %d charge point connections", count)
+    serving.close()
+    try:
+        await asyncio.wait_for(serving.wait_closed(), CLOSE_CONNECTIONS_WITHIN)
+    except TimeoutError:
+        log.warning("Stopping: connections still closing after %g s", CLOSE_CONNECTIONS_WITHIN)
 
 
 def warn_about_security(settings: GatewaySettings) -> None:

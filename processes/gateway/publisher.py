@@ -24,6 +24,7 @@ from typing import Any
 
 import zmq
 
+from common.binding import BindError, bind_zmq
 from common.bus import (
     EVENT_STREAM,
     RAW_PREFIX,
@@ -65,7 +66,11 @@ class BusPublisher:
         self.socket: zmq.Socket[bytes] = zmq.Socket(context, zmq.XPUB)
         self.socket.setsockopt(zmq.SNDHWM, 100_000)
         self.socket.setsockopt(zmq.LINGER, 1000)
-        self.socket.bind(endpoint)
+        try:
+            bind_zmq(self.socket, endpoint, "BUS_EVENTS_ENDPOINT")
+        except BindError:
+            self.socket.close(linger=0)
+            raise
         #: Sequenced messages appended to the journal but not yet committed.
         self._outbox: list[tuple[bytes, bytes]] = []
         #: The future the senders of frames wait on until the commit that covers them.

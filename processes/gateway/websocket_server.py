@@ -3,13 +3,16 @@ version a connection speaks (its subprotocol), and one session per connection.""
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from collections.abc import Callable, Mapping
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from common.binding import BindError, reason_of
 from common.settings import GatewaySettings
 from processes.gateway.admission import Admission, charge_point_id
 from processes.gateway.registry import ConnectionRegistry
@@ -50,6 +53,17 @@ class WebsocketServer:
             compression=None,
             ssl=settings.tls.context() if settings.tls is not None else None,
         )
+
+    async def start(self) -> Server:
+        """Listen on the OCPP port (the server, to use as ``async with``), or raise BindError
+        naming OCPP_PORT (OCPP_HOST when the host is not an address of this one)."""
+        settings = self._settings
+        try:
+            return await self.serve()
+        except OSError as error:
+            wrong_host = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
+            address = f"{settings.ocpp_host}:{settings.ocpp_port}"
+            raise BindError("OCPP_HOST" if wrong_host else "OCPP_PORT", address, reason_of(error)) from None
 
     async def handle(self, websocket: ServerConnection) -> None:
         """The websockets handler: runs one charge point session until the socket closes."""

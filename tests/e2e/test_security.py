@@ -265,7 +265,7 @@ def test_profile_2_tls_with_basic_auth(tmp_path: Path, broker: Broker) -> None:
 
     with running(tmp_path, broker, **settings) as (connector, observer):
         asyncio.run(scenario(connector, observer))
-    assert "OCPP on wss://" in connector.output() and "security profile 2" in connector.output()
+    assert "Charge points connect to wss://" in connector.output() and "security profile 2" in connector.output()
     no_secret_logged(connector)
 
 

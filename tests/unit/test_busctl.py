@@ -9,6 +9,7 @@ import time
 import pytest
 
 from common.bus import Event, GatewayAlive, LogEntry, RawFrame, decode, encode
+from common.settings import PROJECT_ROOT
 from tools import busctl
 from tools.busview import age, as_json, as_line, clock, connectors_text, matches, shorten, status_text
 
@@ -150,3 +151,38 @@ def test_meter_values_are_shown_as_measurands() -> None:
         "connector_id=1 transaction_id=5 Energy.Active.Import.Register=12 Wh Power.Active.Import=7.4 kW "
         "Current.Import[L1]=16 A"
     )
+
+
+PROFILE = '{"connectorId": 1, "csChargingProfiles": {"chargingProfileId": 1}}'
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["call", "CP_1", "SetChargingProfile", "--timeout", "10", PROFILE],  # as docs/operating.md has it
+        ["call", "CP_1", "SetChargingProfile", PROFILE, "--timeout", "10"],
+        ["call", "--timeout", "10", "CP_1", "SetChargingProfile", PROFILE],
+        ["call", "CP_1", "SetChargingProfile", "--json", "--timeout", "10", PROFILE],
+    ],
+)
+def test_options_may_stand_between_the_action_and_the_payload(argv: list[str]) -> None:
+    args = busctl.parse_args(busctl.build_parser(), argv)
+    assert (args.cp, args.action, args.payload, args.timeout) == ("CP_1", "SetChargingProfile", PROFILE, 10.0)
+
+
+def test_a_second_payload_or_an_unknown_option_is_still_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = busctl.build_parser()
+    for argv in (["call", "CP_1", "Reset", "{}", "--timeout", "1", "{}"], ["call", "CP_1", "Reset", "--nope", "{}"]):
+        with pytest.raises(SystemExit) as exited:
+            busctl.parse_args(parser, argv)
+        assert exited.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
+    assert busctl.parse_args(parser, ["call", "CP_1", "GetConfiguration"]).payload is None
+
+
+def test_endpoints_given_on_the_command_line_are_checked_and_resolved() -> None:
+    parser = busctl.build_parser()
+    bus = busctl.bus_settings(parser.parse_args(["status", "--commands", "ipc://var/bus-commands.ipc"]))
+    assert bus.commands_endpoint == f"ipc://{PROJECT_ROOT}/var/bus-commands.ipc"
+    with pytest.raises(busctl.UsageError, match="loopback"):
+        busctl.bus_settings(parser.parse_args(["status", "--commands", "tcp://0.0.0.0:5681"]))

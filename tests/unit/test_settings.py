@@ -11,6 +11,7 @@ import pytest
 
 from common.settings import (
     DEFAULT_ENV_FILE,
+    PROJECT_ROOT,
     BridgeSettings,
     GatewaySettings,
     RawLoggerSettings,
@@ -117,8 +118,9 @@ def test_gateway_defaults_when_unset() -> None:
     assert settings.call_timeout == 30.0
     assert settings.max_frame_bytes == 1024 * 1024
     assert settings.allowed_charge_points is None
-    assert settings.bus.events_endpoint.startswith("tcp://127.0.0.1:")
-    assert settings.bus.commands_endpoint.startswith("tcp://127.0.0.1:")
+    # ipc:// under the installation's var/: two installations on one machine do not collide.
+    assert settings.bus.events_endpoint == f"ipc://{PROJECT_ROOT}/var/bus-events.ipc"
+    assert settings.bus.commands_endpoint == f"ipc://{PROJECT_ROOT}/var/bus-commands.ipc"
 
 
 def test_bridge_defaults_when_unset() -> None:

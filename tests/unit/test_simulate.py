@@ -140,6 +140,8 @@ def test_password_becomes_basic_authentication() -> None:
         ["ws://x", "--sessions", "-1"],
         ["ws://x", "--interval", "0"],
         ["ws://x", "--pause", "-1"],
+        ["ws://x", "--duration", "0"],
+        ["ws://x", "--duration", "-5"],
     ],
 )
 def test_bad_arguments_exit_with_2(argv: list[str]) -> None:
@@ -163,3 +165,14 @@ def test_status_and_summary_lines() -> None:
         assert "1.50 kWh delivered" in summary
 
     asyncio.run(scenario())
+
+
+def test_by_default_it_runs_until_stopped() -> None:
+    """The README's command (``--interval 5``) must not end by itself after a session."""
+    parser = simulate.build_parser()
+    args = parser.parse_args(["ws://localhost:9000/ocpp", "--charge-points", "3", "--interval", "5"])
+    plan = simulate.check(parser, args)
+    assert plan.sessions == 0 and args.duration is None
+    assert "until Ctrl-C" in parser.format_help()
+    timed = parser.parse_args(["ws://x", "--duration", "2.5", "--sessions", "2"])
+    assert timed.duration == 2.5 and simulate.check(parser, timed).sessions == 2
