@@ -71,6 +71,11 @@ class ExactlyOncePublications:
     def in_flight(self) -> int:
         return len(self._by_mid)
 
+    @property
+    def awaiting_pubcomp(self) -> int:
+        """In flight with their PUBREC (their PUBREL sent)."""
+        return sum(1 for entry in self._by_mid.values() if entry[_STATE] == _RELEASED)
+
     def add(self, head: bytes, payload: bytes, retain: bool, sending: bool) -> None:
         """A new publication (serial :attr:`last_serial`), sent at once if ``sending`` (connected)
         and there is room; ``head`` from :func:`common.mqtt.confirmed.topic_head`."""

@@ -75,7 +75,9 @@ class GatheringClient(paho.Client):
         self._in_pos = 0
         self._at_least_once = ConfirmedPublications()  # QoS 1, unless confirmed_qos is 2
         self._exactly_once = ExactlyOncePublications(self._mid_generate) if confirmed_qos == 2 else None
-        self.confirmations: ConfirmedPublications | ExactlyOncePublications = self._exactly_once or self._at_least_once
+        self.confirmations: ConfirmedPublications | ExactlyOncePublications = (
+            self._at_least_once if self._exactly_once is None else self._exactly_once
+        )
         self._topic_heads: dict[str, bytes] = {}
         #: The last CONNACK's session-present flag (3.2.2.2).
         self.session_present = False
