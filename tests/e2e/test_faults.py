@@ -160,7 +160,11 @@ def assert_nothing_lost(connector: Connector, observer: Observer, senders: list[
         def all_raw_frames_seen(cp_id: str = f"CP_F{index}", expected: set[str] = expected) -> bool:
             return not expected - raw_meter_values(observer, cp_id)
 
-        wait_until(all_raw_frames_seen, 30, "the raw frames")
+        try:
+            wait_until(all_raw_frames_seen, 30, "the raw frames")
+        except AssertionError:
+            lost = sorted(expected - raw_meter_values(observer, f"CP_F{index}"), key=int)
+            raise AssertionError(f"raw frames lost of CP_F{index}: {lost}") from None
 
 
 def raw_meter_values(observer: Observer, cp_id: str) -> set[str]:
