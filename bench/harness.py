@@ -126,14 +126,16 @@ class Received:
     topic: str
     payload: Any
     retain: bool
+    qos: int = 0
     at: float = field(default_factory=time.monotonic)
 
 
 class Observer:
     """Subscribes to everything of one connector and records it, decoded as JSON."""
 
-    def __init__(self, port: int, connector_name: str, persistent: bool = False) -> None:
-        """``persistent``: a session the broker keeps (and queues for) while this observer is away."""
+    def __init__(self, port: int, connector_name: str, persistent: bool = False, qos: int = 2) -> None:
+        """``persistent``: a session the broker keeps (and queues for) while this observer is away;
+        ``qos``: of its subscription (messages arrive with the lower of it and their own)."""
         self.connector_name = connector_name
         self.messages: list[Received] = []
         self._lock = threading.Lock()
@@ -142,7 +144,7 @@ class Observer:
             CallbackAPIVersion.VERSION2, client_id=f"observer-{uuid.uuid4().hex[:6]}", clean_session=not persistent
         )
         self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
-        self.client.on_connect = lambda client, *_: client.subscribe(f"{connector_name}/#", qos=2)
+        self.client.on_connect = lambda client, *_: client.subscribe(f"{connector_name}/#", qos=qos)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -156,7 +158,7 @@ class Observer:
         except ValueError:
             payload = ("NOT JSON", message.payload)
         with self._lock:
-            self.messages.append(Received(message.topic, payload, bool(message.retain)))
+            self.messages.append(Received(message.topic, payload, bool(message.retain), message.qos))
 
     def close(self) -> None:
         self.client.disconnect()
@@ -177,6 +179,14 @@ class Observer:
             return None
 
         return wait_until(find, timeout, f"a matching message on {self.connector_name}/{suffix}").payload
+
+    def first_since(self, prefix: str, since: float) -> float | None:
+        """When the first message on a topic starting with ``prefix`` (after the connector's name)
+        arrived at or after ``since`` (``time.monotonic()``), or None."""
+        start = f"{self.connector_name}/{prefix}"
+        with self._lock:
+            times = [m.at for m in self.messages if m.at >= since and m.topic.startswith(start)]
+        return min(times) if times else None
 
     def latest(self, suffix: str) -> Any:
         messages = self.on(suffix)

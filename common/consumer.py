@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 #: Messages read from the socket's queue per wake-up before other tasks get their turn.
 DRAIN_BATCH = 1000
+#: Seconds between looks at how far messages are delivered: what is delivered (for the bridge and
+#: the raw logger: confirmed by the broker) is acknowledged within this, one ``ack`` per look
+#: that finds progress, never one per message. A consumer killed gets at most this much again.
+ACK_INTERVAL = 0.05
 
 Handler = Callable[[SequencedMessage], Awaitable[None]]
 OtherHandler = Callable[[Message], Awaitable[None]]
@@ -175,12 +179,16 @@ class StreamConsumer:
         return queued is not None and bool(int(queued.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
     async def _ack_loop(self) -> None:
+        failing = False
         while True:
-            await asyncio.sleep(min(self._bus.heartbeat_interval, 1.0))
+            await asyncio.sleep(ACK_INTERVAL)
             try:
                 await self.flush_ack()
+                failing = False
             except Exception:  # acknowledging later only means replaying a little more after a restart
-                log.exception("Could not acknowledge %s messages; trying again", self.stream)
+                if not failing:
+                    log.exception("Could not acknowledge %s messages; trying again", self.stream)
+                failing = True
 
     async def flush_ack(self) -> None:
         run, seq = self._delivered()

@@ -10,8 +10,17 @@ keeps everything else: packet encoding, QoS flows, re-sending its unconfirmed me
 reconnection.
 
 Subscriptions are (re)made in the on-connect path every time, so a broker restart or a clean
-session never loses them. Reconnects back off exponentially, capped, with jitter. ``publish``
-may be called from any thread (log records); everything else runs in the loop's thread.
+session never loses them. A broker that is gone (no TCP connection) is tried again every half
+second or so however long it is away; one that refuses the connection is backed off from, capped
+(common/mqtt/reconnect.py). ``publish`` may be called from any thread (log records); everything
+else runs in the loop's thread.
+
+With ``persistent_session`` (the raw logger) the client id is fixed and the broker keeps the
+session between connections (clean session 0), so QoS 2 flows in flight survive a reconnection
+(common/mqtt/exactly_once.py). The first connection of each process run discards the session an
+earlier run left (clean session 1, then at once DISCONNECT and connect again keeping it): that
+run's unfinished flows are unknown here (they are published again from the journal) and would
+otherwise hold the broker's in-flight slots for good.
 """
 
 from __future__ import annotations
@@ -19,13 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -33,6 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from common.mqtt.connect import open_tcp, tls_handshake
 from common.mqtt.messages import MqttMessage, to_json
 from common.mqtt.paho_adapter import GatheringClient
+from common.mqtt.reconnect import OutageLog, ReconnectPolicy
 from common.settings import MqttSettings
 
 #: The name these lines have always been logged under (before the module became a package).
@@ -58,8 +68,16 @@ class MqttLink:
     exception up through ``loop_read``) and must not block."""
 
     def __init__(
-        self, settings: MqttSettings, client_name: str, on_message: Callable[[MqttMessage], None] | None = None
+        self,
+        settings: MqttSettings,
+        client_name: str,
+        on_message: Callable[[MqttMessage], None] | None = None,
+        *,
+        confirmed_qos: Literal[1, 2] = 1,
+        persistent_session: bool = False,
     ) -> None:
+        """``confirmed_qos``: the QoS of ``publish_confirmed``; ``persistent_session``: the client
+        id is ``client_name`` itself and the broker keeps the session (see the module's text)."""
         self._settings = settings
         self._on_message = on_message
         self._subscriptions: dict[str, int] = {}
@@ -76,17 +94,21 @@ class MqttLink:
         self._write_scheduled = False
         self._last_write = 0.0
         self._write_blocked = False  # the socket took less than offered: wait for it to be writable
-        self._unreachable_logged = False
         self._connack_seen = False
-        client_id = f"{client_name}-{uuid.uuid4().hex[:8]}"
-        self.client = GatheringClient(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._discard_session = persistent_session  # first: clear what an earlier run left
+        self._persistent = persistent_session
+        self._outage = OutageLog(f"{settings.host}:{settings.port}", log.warning, log.debug)
+        self.client_id = client_name if persistent_session else f"{client_name}-{uuid.uuid4().hex[:8]}"
+        self.client = GatheringClient(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True, confirmed_qos=confirmed_qos
+        )
         if settings.username is not None:
             self.client.username_pw_set(settings.username, settings.password)
         if settings.tls_ca_file is not None:
             self.client.tls_set(ca_certs=settings.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         # No in-flight limit in paho: it would scan its in-flight messages on every PUBACK, and
-        # hold messages back for a round trip. A 3.1.1 broker takes any number (mosquitto's
-        # max_inflight_messages limits what it sends); MQTT_MAX_PENDING bounds them here.
+        # hold messages back for a round trip. A 3.1.1 broker takes any number of QoS 1 ones;
+        # QoS 2 confirmed publications keep within mosquitto's limit themselves (exactly_once.py).
         self.client.max_inflight_messages_set(0)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
@@ -118,44 +140,46 @@ class MqttLink:
             self._write()  # the DISCONNECT packet closes the socket; _socket_close sends the rest
 
     async def _maintain(self) -> None:
-        """Connect, reconnect after a loss (capped exponential backoff with jitter), and run
-        paho's periodic work (keepalive) while connected."""
-        delay = 1.0
-        cap = max(1.0, float(self._settings.reconnect_max_delay))
+        """Connect, reconnect after a loss (common/mqtt/reconnect.py says when), and run paho's
+        periodic work (keepalive) while connected."""
+        policy = ReconnectPolicy(float(self._settings.reconnect_max_delay))
         while True:
             if self.client.socket() is None:
                 self._socket_gone.clear()
-                try:
-                    # Name lookup, TCP connect and TLS handshake without blocking the loop (a
-                    # broker host that does not answer must not stall the process); paho takes
-                    # it from there (CONNECT).
-                    sock = await self._open_tcp()
-                    if self._settings.tls_ca_file is not None:
-                        sock = await self._tls_handshake(sock)
-                    self.client.connected_socket = sock
-                    self.client.reconnect()
-                except (OSError, ssl.SSLError) as error:
-                    if not self._unreachable_logged:
-                        self._unreachable_logged = True
-                        log.warning(
-                            "MQTT broker %s:%d unreachable (%s); retrying",
-                            self._settings.host,
-                            self._settings.port,
-                            error,
-                        )
-                    await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter
-                    delay = min(2 * delay, cap)
+                pause = await self._try_connect(policy)
+                if pause is not None:
+                    await asyncio.sleep(pause)
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._socket_gone.wait(), MISC_INTERVAL)
             if self._socket_gone.is_set():
-                if self._connack_seen:  # that connection worked: start the backoff afresh
-                    delay = 1.0
+                if self._connack_seen:  # that connection worked: start afresh
                     self._connack_seen = False
-                await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter
-                delay = min(2 * delay, cap)
+                    await asyncio.sleep(policy.accepted())
+                else:  # TCP connected, but no CONNACK accepted it
+                    await asyncio.sleep(policy.refused())
             else:
                 self.client.loop_misc()
+
+    async def _try_connect(self, policy: ReconnectPolicy) -> float | None:
+        """One connection attempt: None once paho has the socket (and sends CONNECT), else the
+        pause before the next. Name lookup, TCP connect and TLS handshake run without blocking
+        the loop (a broker host that does not answer must not stall the process)."""
+        try:
+            sock: socket.socket = await self._open_tcp()
+        except OSError as error:  # refused, unreachable, timed out, no address: gone
+            self._outage.gone(str(error), time.monotonic())
+            return policy.gone()
+        try:
+            if self._settings.tls_ca_file is not None:
+                sock = await self._tls_handshake(sock)
+            self.client.connected_socket = sock
+            self.client.reconnect()
+        except (OSError, ssl.SSLError) as error:  # the broker is there, the connection failed
+            sock.close()
+            self._outage.refused(str(error), time.monotonic())
+            return policy.refused()
+        return None
 
     async def _open_tcp(self) -> socket.socket:
         return await open_tcp(self.loop, self._settings.host, self._settings.port, self.client.connect_timeout)
@@ -197,6 +221,10 @@ class MqttLink:
         rc = client.loop_read()
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and client.socket() is not None and client.has_buffered_input():
             rc = client.loop_read()
+        if client.replies_pending:  # PUBRELs, and PUBLISHes the window let in: not gathered, each
+            client.replies_pending = False  # round trip of a QoS 2 flow would wait for it
+            if not self._write_blocked:
+                self._flush()
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         """paho has packets to send (called by ``publish`` & co., maybe from another thread)."""
@@ -297,9 +325,10 @@ class MqttLink:
         return info
 
     def publish_confirmed(self, topic: str, payload: Any, retain: bool = False) -> int:
-        """A QoS 1 publication whose confirmation is tracked by serial number (see
-        common/mqtt/confirmed.py); only from the loop's thread. Returns its serial. While stopping
-        it is held, never confirmed, so whatever caused it is not acknowledged either."""
+        """A QoS 1 (or ``confirmed_qos``) publication whose confirmation is tracked by serial
+        number (common/mqtt/confirmed.py, exactly_once.py); only from the loop's thread. Returns
+        its serial. While stopping it is held, never confirmed, so what caused it is not
+        acknowledged either."""
         return self.client.publish_confirmed(topic, to_json(payload).encode("utf-8"), retain)
 
     def publish_confirmed_json(self, topic: str, text: str, retain: bool = False) -> int:
@@ -321,23 +350,30 @@ class MqttLink:
         """Confirmed publications the broker has not confirmed yet."""
         return len(self._confirmations)
 
+    @property
+    def session_present(self) -> bool:
+        """The last CONNACK's session-present flag: the broker had kept this client's session."""
+        return self.client.session_present
+
     # -- paho callbacks (in the loop's thread) -------------------------------------------
 
     def _handle_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
             # 134/135: MQTT 5 codes, also paho's for MQTT 3.1.1's "bad user name or password"/"not authorised"
             hint = " (check MQTT_USERNAME and MQTT_PASSWORD)" if reason.value in (134, 135) else ""
-            log.warning(
-                "MQTT broker %s:%d refused the connection: %s%s; retrying",
-                self._settings.host,
-                self._settings.port,
-                reason,
-                hint,
-            )
+            self._outage.refused(f"{reason}{hint}", time.monotonic())
             return
-        log.info("Connected to the MQTT broker %s:%d", self._settings.host, self._settings.port)
         self._connack_seen = True
-        self._unreachable_logged = False
+        if self._discard_session:  # an earlier run's session is gone now; connect again keeping one
+            self._discard_session = False
+            self.client.keep_sessions()
+            log.debug("Discarded the broker's earlier session of %s", self.client_id)
+            self.client.disconnect()
+            return
+        away = self._outage.connected(time.monotonic())
+        session = (" (session resumed)" if self.session_present else " (new session)") if self._persistent else ""
+        after = f" after {away:.1f} s away" if away is not None else ""
+        log.info("Connected to the MQTT broker %s:%d%s%s", self._settings.host, self._settings.port, after, session)
         with self._lock:
             topics = list(self._subscriptions.items())
         self.connected.set()
@@ -350,9 +386,7 @@ class MqttLink:
         was_connected = self.connected.is_set()
         self.connected.clear()
         if was_connected and not self._stopping:
-            log.warning(
-                "Lost the MQTT broker %s:%d (%s); reconnecting", self._settings.host, self._settings.port, reason
-            )
+            self._outage.lost(str(reason), time.monotonic())
 
     def _handle_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         topics = self._pending_subscribes.pop(mid, [])

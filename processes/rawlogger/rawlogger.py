@@ -1,4 +1,7 @@
-"""Raw frames from the bus -> ``CN/raw_message_to_db`` (when SEND_RAW_MESSAGE_TO_DB=TRUE)."""
+"""Raw frames from the bus -> ``CN/raw_message_to_db`` (when SEND_RAW_MESSAGE_TO_DB=TRUE).
+
+With QoS 2, as BEMCom's contract says (exactly once into its database), on a session the broker
+keeps under the fixed client id ``CN-rawlogger`` (common/mqtt/link.py, exactly_once.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +44,9 @@ class RawLogger:
         self.settings = settings
         self.topics = Topics(settings.connector_name)
         self.mqtt = (
-            MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger") if settings.send_raw_message_to_db else None
+            MqttLink(settings.mqtt, f"{settings.connector_name}-rawlogger", confirmed_qos=2, persistent_session=True)
+            if settings.send_raw_message_to_db
+            else None
         )
         self.client = CommandClient(context, settings.bus.commands_endpoint, settings.bus.request_timeout)
         self.tracker = DeliveryTracker(settings.mqtt.max_pending, self.mqtt or NoPublications())
@@ -58,7 +63,7 @@ class RawLogger:
         await self.tracker.wait_for_room()
         if self.mqtt is not None:
             serial = self.mqtt.last_serial
-            if isinstance(message, RawFrame):  # QoS 1: the broker confirms it
+            if isinstance(message, RawFrame):  # QoS 2: confirmed at its PUBCOMP
                 serial = self.mqtt.publish_confirmed(self.topics.raw_message_to_db, raw_message(message))
             self.tracker.record(message.run, message.seq, serial)
 
