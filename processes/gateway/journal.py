@@ -115,6 +115,8 @@ class Journal:
         self._runs: dict[tuple[str, str], tuple[int, int]] = {}
         self._new_runs: list[tuple[str, str, int, int]] = []
         self.dropped: dict[str, int] = dict.fromkeys(STREAMS, 0)
+        #: A read's or ack's commit that failed, dropping appended messages: raised by commit().
+        self._lost: BaseException | None = None
 
     def next_seq(self, stream: str) -> int:
         self._heads[stream] += 1
@@ -153,7 +155,26 @@ class Journal:
     def commit(self) -> None:
         """Write every appended message in one transaction. The gateway commits before it sends
         anything that depends on them (answers, frames, bus messages), so grouping the messages
-        of one event-loop iteration into one commit keeps the rule: committed before answered."""
+        of one event-loop iteration into one commit keeps the rule: committed before answered.
+
+        This is the publisher's commit: it also raises the failure of a commit that a ``read`` or
+        an ``ack`` made in between (and that dropped messages appended before it), so that no
+        sender waiting for those messages goes on as if they were durable."""
+        lost, self._lost = self._lost, None
+        self._commit()
+        if lost is not None:
+            raise lost
+
+    def _commit_first(self) -> None:
+        """A read's or an ack's commit of what was appended: its failure is remembered for
+        :meth:`commit` (the messages' senders wait on that one), and raised here too."""
+        try:
+            self._commit()
+        except BaseException as error:
+            self._lost = error
+            raise
+
+    def _commit(self) -> None:
         count = self._uncommitted
         if not count:
             return
@@ -229,7 +250,7 @@ class Journal:
     def read(self, stream: str, consumer: str, run: str | None, after: int, limit: int) -> Replay:
         """Messages after the consumer's position ``(run, after)``; where that position is not
         known (a consumer's first start, or its entry was deleted), after its acknowledged one."""
-        self.commit()
+        self._commit_first()
         resume = self._resume(stream, run, after) if run is not None else None
         position, lost = resume if resume is not None else (self.cursor(consumer, stream), False)
         rows = self._db.execute(
@@ -240,7 +261,7 @@ class Journal:
         return Replay([body for _, body in rows], lost)
 
     def ack(self, consumer: str, stream: str, run: str, seq: int) -> None:
-        self.commit()
+        self._commit_first()
         position = self._position(stream, run, seq)
         if position is None:
             return

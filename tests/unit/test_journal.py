@@ -406,3 +406,33 @@ def test_migration_leaves_out_runs_whose_numbers_drifted_and_positions_taken(db:
     ]  # fmt: skip
     assert db.execute("SELECT first_pos, first_seq FROM runs WHERE run = 'run-E'").fetchone() == (8, 8)
     assert positions(journal.read(EVENT_STREAM, "bridge", "run-E", 7, 10).messages) == [("run-E", 8)]
+
+
+class FailingOnce(sqlite3.Connection):
+    """A connection whose next ``executemany`` fails (a full disk, an I/O error)."""
+
+    fail = False
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        if self.fail:
+            self.fail = False
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().executemany(sql, parameters)
+
+
+def test_a_failed_commit_of_an_ack_is_raised_by_the_publishers_commit() -> None:
+    """An event appended, then an ack's commit fails (dropping it): the publisher's commit, which
+    the event's sender waits on, must fail too, or the charge point would be answered."""
+    connection = sqlite3.connect(":memory:", isolation_level=None, factory=FailingOnce)
+    try:
+        journal = Journal(connection, "run-1", max_per_stream=1000)
+        journal.append(EVENT_STREAM, journal.next_seq(EVENT_STREAM), {"seq": 1})
+        connection.fail = True
+        with pytest.raises(sqlite3.OperationalError):
+            journal.ack("bridge", EVENT_STREAM, "run-1", 1)
+        with pytest.raises(sqlite3.OperationalError):
+            journal.commit()
+        journal.commit()  # raised once: later commits go on
+        assert connection.execute("SELECT COUNT(*) FROM journal_event").fetchone()[0] == 0
+    finally:
+        connection.close()
