@@ -92,6 +92,10 @@ class ConfirmedPublications:
         self._by_mid[mid] = entry
         return packet
 
+    def in_flight(self, mid: int) -> bool:
+        """Whether a publication with this message id awaits its PUBACK."""
+        return mid in self._by_mid
+
     def confirm(self, mid: int) -> bool:
         """A PUBACK: False when ``mid`` is not a confirmed publication's (one of paho's own)."""
         entry = self._by_mid.pop(mid, None)

@@ -274,12 +274,22 @@ class GatheringClient(paho.Client):
             packet = bytes(exactly_once.output)
             exactly_once.output.clear()
         else:
-            packet = self._at_least_once.add(head, self._mid_generate(), payload, retain, written)
+            packet = self._at_least_once.add(head, self._free_mid(), payload, retain, written)
         if written and packet:
             self.out_buffer += packet
             if self.on_buffered is not None:
                 self.on_buffered()
         return self.confirmations.last_serial
+
+    def _free_mid(self) -> int:
+        """The next message id not in flight: after 65535 publications paho's counter wraps, and
+        two in flight with one id could never both be confirmed."""
+        in_flight = self._at_least_once.in_flight
+        for _ in range(65535):
+            mid: int = self._mid_generate()
+            if not in_flight(mid):
+                return mid
+        raise RuntimeError("65535 publications in flight: no message id is free (MQTT_MAX_PENDING bounds them)")
 
     def _resend_confirmations(self) -> None:
         """After a CONNACK: QoS 1, every unconfirmed publication again, in order (DUP if it was

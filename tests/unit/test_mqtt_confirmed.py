@@ -120,3 +120,23 @@ def test_the_confirmed_serial_is_the_longest_fully_confirmed_prefix_whatever_the
         assert confirmed.confirmed_serial == prefix
         assert len(confirmed) == 20 - prefix
     assert confirmed.confirmed_serial == confirmed.last_serial == 20
+
+
+def test_message_ids_in_flight_are_never_given_twice() -> None:
+    """Past 65535 publications paho's id counter wraps: an id still awaiting its PUBACK is skipped,
+    and with every id in flight the publication is refused instead of overwriting one."""
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from common.mqtt.paho_adapter import GatheringClient
+
+    client = GatheringClient(CallbackAPIVersion.VERSION2, client_id="test", clean_session=True)
+    for _ in range(65535):
+        client.publish_confirmed("t", b"{}", False)
+    with pytest.raises(RuntimeError, match="no message id is free"):
+        client.publish_confirmed("t", b"{}", False)
+    confirmations = client.confirmations
+    assert isinstance(confirmations, ConfirmedPublications)
+    assert all(confirmations.in_flight(mid) for mid in range(1, 65536))
+    assert confirmations.confirm(7) and not confirmations.in_flight(7)
+    client.publish_confirmed("t", b"{}", False)  # takes the freed id 7
+    assert confirmations.in_flight(7)
