@@ -122,6 +122,21 @@ def test_an_expired_rate_unit_question_expires_the_limit_unsent() -> None:
     assert client.actions() == [RATE_UNIT_QUERY.action]
 
 
+@pytest.mark.parametrize("code", [ErrorCode.TIMEOUT, ErrorCode.NOT_CONNECTED])
+def test_a_charge_point_that_does_not_answer_the_rate_unit_question_gets_no_late_limit(code: ErrorCode) -> None:
+    """The rate-unit question timed out (or the charge point went away): the limit is not sent
+    a call timeout after it was written; the write ends with that outcome."""
+    client = ScriptedClient(GetConfiguration=[failure(code)])
+    assert carry_out(client, LIMIT, 11000).outcome == code.value
+    assert client.actions() == [RATE_UNIT_QUERY.action]
+
+
+def test_a_rate_unit_question_refused_otherwise_still_sends_the_limit_in_watts() -> None:
+    client = ScriptedClient(GetConfiguration=[failure(ErrorCode.CALL_ERROR)], SetChargingProfile=[accepted()])
+    assert carry_out(client, LIMIT, 11000).outcome == "Accepted"
+    assert client.actions() == [RATE_UNIT_QUERY.action, "SetChargingProfile"]
+
+
 def test_the_time_spent_learning_the_context_counts_against_the_budget() -> None:
     class SlowGateway(ScriptedClient):
         async def request(self, command: str, *args: Any, **kwargs: Any) -> Reply:

@@ -207,6 +207,10 @@ class ActuatorRunner:
             if time.monotonic() - self._unit_guessed.get(cp, -RATE_UNIT_RETRY) < RATE_UNIT_RETRY:
                 return "W"
             reply = await self._call(write, RATE_UNIT_QUERY)
+            if reply.error in {ErrorCode.TIMEOUT.value, ErrorCode.NOT_CONNECTED.value}:
+                # The charge point does not answer: a limit sent after the timeout would arrive long
+                # after it was written. The write ends with that outcome; BEMCom may write again.
+                raise Unanswered(reply_outcome(reply))
             if not reply.ok:  # not learnt: W, and the SetChargingProfile that follows reports any problem
                 self._unit_guessed[cp] = time.monotonic()
                 return "W"
