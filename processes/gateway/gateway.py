@@ -133,6 +133,7 @@ class Gateway:
             await close_connections(serving, len(self.registry.sessions))
 
     def close(self) -> None:
+        self.registry.closed = True
         self.commands.close()
         self.publisher.close()
         self.store.close()

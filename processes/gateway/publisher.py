@@ -182,4 +182,5 @@ class BusPublisher:
 
     def close(self) -> None:
         self.commit()
-        self.socket.close()
+        # No linger: everything published is in the journal, which consumers replay from.
+        self.socket.close(linger=0)

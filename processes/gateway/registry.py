@@ -37,6 +37,8 @@ class ConnectionRegistry:
         self._background: set[asyncio.Task[None]] = set()
         #: Websocket connections being served (a replaced one counts until it has closed).
         self.open_connections = 0
+        #: Set when the gateway closes its store: sessions ending later change nothing.
+        self.closed = False
 
     def is_connected(self, cp_id: str) -> bool:
         return cp_id in self.sessions
@@ -78,8 +80,16 @@ class ConnectionRegistry:
             del self.sessions[cp_id]
             del self._sockets[cp_id]
             session.closed.set()
-            self._store.mark_connected(cp_id, False)
+            if self.closed:  # the gateway stops: the next run reports it (disconnected_by_last_run)
+                return
             self._events.emit_event(cp_id, DISCONNECTED, {})
+            # Unmarked only once the event is committed (the commit was scheduled first), so a
+            # gateway killed in between still reports the charge point disconnected at its start.
+            asyncio.get_running_loop().call_soon(self._unmark, cp_id)
+
+    def _unmark(self, cp_id: str) -> None:
+        if not self.closed and cp_id not in self.sessions:
+            self._store.mark_connected(cp_id, False)
 
     def disconnected_by_last_run(self) -> None:
         """Charge points the previous run was killed with connected get their ``Disconnected``."""

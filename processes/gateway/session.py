@@ -215,18 +215,24 @@ class OcppSession(ChargePoint):
         closing = asyncio.ensure_future(self.closed.wait())
         try:
             await asyncio.wait({acquiring, closing}, timeout=queue_timeout, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled while waiting: never keep (or later take) the lock
+            self._give_up_turn(acquiring)
+            raise
         finally:
             closing.cancel()
         if acquiring.done() and not acquiring.cancelled() and not self.closed.is_set():
             return
-        if not acquiring.cancel():  # acquired after all, but it is too late: hand it on
-            self._call_lock.release()
+        self._give_up_turn(acquiring)
         if self.closed.is_set():
             raise CommandError(ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before {action} was sent")
         raise CommandError(
             ErrorCode.EXPIRED,
             f"{action} waited {queue_timeout:g} s behind an unanswered call to {self.id}; not sent",
         )
+
+    def _give_up_turn(self, acquiring: asyncio.Future[Any]) -> None:
+        if not acquiring.cancel():  # acquired after all, but it is too late: hand it on
+            self._call_lock.release()
 
     async def _answer_within(self, answer: asyncio.Future[Any], action: str, timeout: float) -> Any:  # noqa: ASYNC109
         closing = asyncio.ensure_future(self.closed.wait())
@@ -302,12 +308,19 @@ class OcppSession(ChargePoint):
         deadline = loop.time() + wait
         while (remaining := deadline - loop.time()) > 0:
             receiving = asyncio.ensure_future(self._connection.recv())
-            done, _ = await asyncio.wait({receiving}, timeout=remaining)
+            try:
+                done, _ = await asyncio.wait({receiving}, timeout=remaining)
+            except BaseException:  # this session is cancelled: leave no recv() behind
+                receiving.cancel()
+                raise
             if not done:
                 receiving.cancel()  # websockets: a cancelled recv() loses nothing
                 try:
                     frame = await receiving
                 except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # the session itself is cancelled, not only the recv()
                     return
             else:
                 frame = receiving.result()
