@@ -67,3 +67,13 @@ class DeliveryTracker:
         while self._confirmations.unconfirmed >= self.limit:  # PUBACKs arrive in the loop: poll
             await asyncio.sleep(self.POLL)
             self.advance()
+
+    async def settle(self, within: float) -> None:
+        """At a stop: wait, at most ``within`` seconds, for the broker to confirm what is in
+        flight, so that the last acknowledgement covers it and the next run does not publish it
+        again (a graceful stop then repeats nothing)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self._confirmations.unconfirmed and loop.time() < deadline:
+            await asyncio.sleep(self.POLL)
+        self.advance()

@@ -28,6 +28,9 @@ from processes.bridge.sensors import SensorValue, join_key
 
 log = logging.getLogger(__name__)
 
+#: Seconds a stop waits for the broker to confirm the values in flight (within the stop deadline).
+SETTLE_AT_STOP = 0.4
+
 #: How long to wait for the retained ``available_datapoints`` of an earlier run after the
 #: broker confirmed the subscription, before publishing (a broker sends it right away).
 RESTORE_GRACE = 1.0
@@ -246,6 +249,7 @@ class Bridge:
 
     async def _close(self) -> None:
         await self.runner.close()
+        await self.tracker.settle(SETTLE_AT_STOP)  # a graceful restart publishes nothing twice
         await self.consumer.flush_ack()
         await self.client.close()
         self.mqtt.stop()

@@ -23,6 +23,10 @@ from common.settings import RawLoggerSettings
 
 log = logging.getLogger(__name__)
 
+#: Seconds a stop waits for the broker to complete the raw messages in flight (within the stop
+#: deadline of common/process.py), so that a graceful restart publishes none of them twice.
+SETTLE_AT_STOP = 0.4
+
 
 def raw_message(frame: RawFrame) -> dict[str, Any]:
     """BEMCom's raw message wrapper; the raw message names its charge point and direction."""
@@ -90,6 +94,7 @@ class RawLogger:
 
     async def _close(self) -> None:
         if self.mqtt is not None:
+            await self.tracker.settle(SETTLE_AT_STOP)
             await self.consumer.flush_ack()
         await self.client.close()
         if self.mqtt is not None:

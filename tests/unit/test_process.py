@@ -71,3 +71,29 @@ def test_only_fully_confirmed_messages_count_as_delivered_and_publications_bound
     asyncio.run(room())
     assert tracker.waits == 1
     assert tracker.advance() == ("r", 3)
+
+
+def test_settle_waits_for_the_confirmations_in_flight_then_advances_but_not_forever() -> None:
+    class Confirming:
+        def __init__(self) -> None:
+            self.confirmed_serial, self.unconfirmed = 0, 2
+
+    async def main() -> None:
+        confirming = Confirming()
+        tracker = DeliveryTracker(10, confirming)
+        tracker.record("run", 1, 2)
+
+        async def broker() -> None:
+            await asyncio.sleep(0.05)
+            confirming.confirmed_serial, confirming.unconfirmed = 2, 0
+
+        answering = asyncio.create_task(broker())
+        await tracker.settle(2.0)
+        await answering
+        assert tracker.confirmed == ("run", 1)
+        silent = Confirming()  # a broker that is gone: settle gives up at its bound
+        started = asyncio.get_running_loop().time()
+        await DeliveryTracker(10, silent).settle(0.1)
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+    asyncio.run(main())
