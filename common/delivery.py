@@ -74,6 +74,7 @@ class DeliveryTracker:
         again (a graceful stop then repeats nothing)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        while self._confirmations.unconfirmed and loop.time() < deadline:
+        while self._confirmations.unconfirmed and loop.time() < deadline:  # PUBACKs come in the loop
             await asyncio.sleep(self.POLL)
+            self.advance()
         self.advance()

@@ -15,17 +15,7 @@ from common.bus import ErrorCode
 from processes.gateway.command_server import CommandError
 from processes.gateway.store import Store
 from processes.gateway.v16.session import ChargePointSession
-
-
-class NullBus:
-    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
-        pass
-
-    def emit_raw(self, cp: str, direction: str, frame: str) -> None:
-        pass
-
-    async def committed(self) -> None:
-        pass
+from tests.support.buses import RecordingBus
 
 
 class SilentCharger:
@@ -43,7 +33,9 @@ class SilentCharger:
 
 
 async def session_with(charger: SilentCharger, store: Store) -> ChargePointSession:
-    return ChargePointSession("CP_1", charger, bus=NullBus(), store=store, heartbeat_interval=300, response_timeout=1)
+    return ChargePointSession(
+        "CP_1", charger, bus=RecordingBus(), store=store, heartbeat_interval=300, response_timeout=1
+    )
 
 
 def run(scenario: Any) -> None:

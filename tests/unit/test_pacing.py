@@ -14,17 +14,7 @@ import pytest
 from processes.gateway.pacing import HELD_FRAMES, Pacer, TokenBucket
 from processes.gateway.store import Store
 from processes.gateway.v16.session import ChargePointSession
-
-
-class NullBus:
-    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
-        pass
-
-    def emit_raw(self, cp: str, direction: str, frame: str) -> None:
-        pass
-
-    async def committed(self) -> None:
-        pass
+from tests.support.buses import RecordingBus
 
 
 class ScriptedCharger:
@@ -62,7 +52,7 @@ def run(frames: list[str], rate: int, pipelined: bool) -> list[list[Any]]:
 
     async def main() -> None:
         session = ChargePointSession(
-            "CP_1", charger, bus=NullBus(), store=store, heartbeat_interval=300, response_timeout=5,
+            "CP_1", charger, bus=RecordingBus(), store=store, heartbeat_interval=300, response_timeout=5,
             max_calls_per_second=rate,
         )  # fmt: skip
         serving = asyncio.create_task(session.start())
@@ -125,7 +115,7 @@ def test_answers_to_our_calls_are_not_held_back() -> None:
 
     async def main() -> dict[str, Any]:
         session = ChargePointSession(
-            "CP_1", charger, bus=NullBus(), store=store, heartbeat_interval=300, response_timeout=5,
+            "CP_1", charger, bus=RecordingBus(), store=store, heartbeat_interval=300, response_timeout=5,
             max_calls_per_second=5,
         )  # fmt: skip
         serving = asyncio.create_task(session.start())

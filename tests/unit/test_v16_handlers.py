@@ -9,20 +9,7 @@ from typing import Any
 
 from processes.gateway.store import Store
 from processes.gateway.v16.session import ChargePointSession
-
-
-class RecordingBus:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-
-    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
-        self.events.append((kind, payload, ctx or {}))
-
-    def emit_raw(self, cp: str, direction: str, frame: str) -> None:
-        pass
-
-    async def committed(self) -> None:
-        pass
+from tests.support.buses import RecordingBus
 
 
 class Socket:
