@@ -128,6 +128,8 @@ class Received:
     retain: bool
     qos: int = 0
     at: float = field(default_factory=time.monotonic)
+    dup: bool = False  # the broker's DUP flag: it sent this message to us before
+    mid: int = 0  # the broker's message id towards us (QoS 1 and 2)
 
 
 class Observer:
@@ -158,7 +160,9 @@ class Observer:
         except ValueError:
             payload = ("NOT JSON", message.payload)
         with self._lock:
-            self.messages.append(Received(message.topic, payload, bool(message.retain), message.qos))
+            received = Received(message.topic, payload, bool(message.retain), message.qos)
+            received.dup, received.mid = bool(message.dup), message.mid
+            self.messages.append(received)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -5,7 +5,8 @@ BEMCom API on a persistent session, five charge points sending meter values ever
 - After a broker outage of 20 s or 60 s, the bridge and the raw logger publish again within 5 s
   of the broker accepting connections, and an actuator value written then reaches the charger.
 - Raw messages go with QoS 2 and survive broker restarts with and without broker persistence:
-  none lost, none twice where the broker kept its state.
+  none lost, none published twice where the broker kept its state (mosquitto 2.0.11 itself
+  sends a subscriber a few again after such a restart: raw_duplicates() tells them apart).
 - A bridge or raw logger killed with SIGKILL publishes at most 100 ms of traffic twice.
 """
 
@@ -216,10 +217,30 @@ def raw_messages_since(observer: Observer, since: float) -> None:
     wait_until(lambda: observer.first_since("raw_message_to_db", since), 10, "raw messages again")
 
 
-def raw_duplicates(messages: list[Received]) -> tuple[int, int]:
-    """(frames received more than once, counted once each time again; distinct frames)."""
-    frames = Counter(json.dumps(m.payload["payload"], sort_keys=True) for m in messages)
-    return sum(frames.values()) - len(frames), len(frames)
+def raw_duplicates(messages: list[Received]) -> tuple[int, int, int]:
+    """(frames the connector published more than once, counted once each time again; the
+    broker's own redeliveries; distinct frames).
+
+    A redelivery is a copy with the DUP flag and the message id of the earlier copy: the broker
+    sending again a message it had sent us. mosquitto 2.0.11 does this after a restart with
+    persistence for a QoS 2 message whose PUBREL it had already sent (so the subscriber, paho
+    here as in BEMCom, had already passed it on): the broker restores that flow as a PUBLISH
+    and paho takes it for a new message (seen in its log: ``Sending PUBREL ... (m429)``,
+    restart, ``Sending PUBLISH ... (d1, q2, r0, m429``). That repeats the broker's half of the
+    flow; what the connector published twice arrives as a new message from the broker, with a
+    new id."""
+    seen: dict[str, set[int]] = {}
+    twice = redelivered = 0
+    for message in messages:
+        frame = json.dumps(message.payload["payload"], sort_keys=True)
+        ids = seen.setdefault(frame, set())
+        if ids:
+            if message.dup and message.mid in ids:
+                redelivered += 1
+            else:
+                twice += 1
+        ids.add(message.mid)
+    return twice, redelivered, len(seen)
 
 
 @pytest.mark.parametrize(
@@ -239,13 +260,16 @@ def test_raw_messages_go_with_qos2_and_survive_broker_restarts(site: Site) -> No
     senders = under_load(connector, restarts_with_traffic_between)
     assert_nothing_lost(connector, observer, senders)
     raw = observer.on("raw_message_to_db")
-    twice, distinct = raw_duplicates(raw)
-    print(f"raw messages: {distinct} distinct, {twice} again (broker persistence: {persistent})")
+    twice, redelivered, distinct = raw_duplicates(raw)
+    print(
+        f"raw messages: {distinct} distinct, {twice} again from the connector, {redelivered} redelivered "
+        f"by the broker (broker persistence: {persistent})"
+    )
     if persistent:
         assert {m.qos for m in raw} == {2}  # published with QoS 2 (the observer subscribed with 2)
-        assert twice == 0  # the broker kept its state: exactly once
+        assert twice == 0  # the broker kept its state: the connector published each exactly once
     else:  # again only what the broker had forwarded and then forgot: within the in-flight window
-        assert twice <= restarts * MAX_IN_FLIGHT
+        assert twice + redelivered <= restarts * MAX_IN_FLIGHT
 
 
 def value_duplicates(observer: Observer) -> tuple[int, int]:
@@ -274,7 +298,7 @@ def test_a_killed_consumer_publishes_at_most_100_ms_of_traffic_twice(site: Site,
     if program == "bridge":
         twice, distinct = value_duplicates(observer)
     else:
-        twice, distinct = raw_duplicates(observer.on("raw_message_to_db"))
+        twice, _, distinct = raw_duplicates(observer.on("raw_message_to_db"))
     bound = math.ceil(distinct / phase * DUPLICATES_AT_MOST)
     print(f"{program} killed: {twice} of {distinct} published twice in a {phase:.1f} s phase (bound {bound})")
     assert twice <= bound, f"{twice} published twice, more than {DUPLICATES_AT_MOST * 1000:.0f} ms of traffic ({bound})"
