@@ -40,6 +40,9 @@ LOG_PREFIX = b"log."
 # Event kinds that are not OCPP actions.
 CONNECTED = "Connected"
 DISCONNECTED = "Disconnected"
+#: A charge point's configuration pass ended (processes/gateway/onboarding.py): its outcome, the
+#: capabilities learnt and the charger profile in force; ctx ``connectors``: the ids it has.
+ONBOARDED = "Onboarding"
 
 # Raw frame directions.
 INBOUND = "in"  # charge point -> central system

@@ -59,6 +59,14 @@ CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {
             "TriggerMessage",
             "UnlockConnector",
             "UpdateFirmware",
+            # the security extension (OCPP 1.6 security whitepaper, edition 2)
+            "CertificateSigned",
+            "DeleteCertificate",
+            "ExtendedTriggerMessage",
+            "GetInstalledCertificateIds",
+            "GetLog",
+            "InstallCertificate",
+            "SignedUpdateFirmware",
         }
     )
 }

@@ -18,6 +18,34 @@ from typing import TypeVar
 from common.endpoints import DEFAULT_COMMANDS_ENDPOINT, DEFAULT_EVENTS_ENDPOINT, EndpointError, resolve_endpoint
 from common.security import parse_htpasswd, server_tls_context
 
+#: The measurands of OCPP 1.6 (section 7.31); 2.0.1 has the same names.
+MEASURANDS = frozenset(
+    {
+        "Current.Export",
+        "Current.Import",
+        "Current.Offered",
+        "Energy.Active.Export.Register",
+        "Energy.Active.Import.Register",
+        "Energy.Reactive.Export.Register",
+        "Energy.Reactive.Import.Register",
+        "Energy.Active.Export.Interval",
+        "Energy.Active.Import.Interval",
+        "Energy.Reactive.Export.Interval",
+        "Energy.Reactive.Import.Interval",
+        "Frequency",
+        "Power.Active.Export",
+        "Power.Active.Import",
+        "Power.Factor",
+        "Power.Offered",
+        "Power.Reactive.Export",
+        "Power.Reactive.Import",
+        "RPM",
+        "SoC",
+        "Temperature",
+        "Voltage",
+    }
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
 
@@ -155,6 +183,19 @@ class _Reader:
             return None
         return ids
 
+    def measurands(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A comma-separated list of OCPP measurands, in order of preference, without repeats."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+        unknown = [item for item in names if item not in MEASURANDS]
+        if unknown or not names:
+            shown = ", ".join(unknown) if unknown else "nothing"
+            self.problems.append(f"{name}={value!r} is invalid: {shown} is not an OCPP measurand")
+            return default
+        return names
+
     def actuator_kinds(self, name: str, known: Sequence[str]) -> frozenset[str]:
         value = self.raw(name)
         if value is None:
@@ -226,6 +267,35 @@ class MqttSettings:
     max_pending: int
 
 
+#: OCPP_METER_MEASURANDS' default: what an energy manager needs of a charging session.
+DEFAULT_METER_MEASURANDS = (
+    "Energy.Active.Import.Register",
+    "Power.Active.Import",
+    "Current.Import",
+    "Voltage",
+    "SoC",
+)
+
+
+@dataclass(frozen=True)
+class OnboardingSettings:
+    """The configuration pass after each boot (processes/gateway/onboarding.py)."""
+
+    #: OCPP_ONBOARDING: exactly FALSE turns it off (per charge point: the charge points file).
+    enabled: bool = True
+    #: OCPP_METER_MEASURANDS, in order of preference (a charge point taking fewer keeps the first).
+    measurands: tuple[str, ...] = DEFAULT_METER_MEASURANDS
+    #: OCPP_METER_INTERVAL, OCPP_CLOCK_ALIGNED_INTERVAL: seconds, 0 leaves the charge point's own.
+    meter_interval: int = 15
+    clock_aligned_interval: int = 0
+    #: OCPP_BOOT_WAIT: seconds after a connect without a BootNotification before asking for one.
+    boot_wait: float = 10.0
+    #: OCPP_CHARGE_POINTS_FILE: per charge point and per model settings (TOML), or None.
+    charge_points_file: str | None = None
+    #: OCPP_ONBOARDING_CALLS_PER_SECOND: onboarding's calls, all charge points together.
+    calls_per_second: float = 200.0
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     connector_name: str
@@ -247,6 +317,7 @@ class GatewaySettings:
     #: SEND_RAW_MESSAGE_TO_DB: raw frames are journaled (for the raw logger) only when they go
     #: to BEMCom; they are on the bus either way.
     journal_raw_frames: bool = True
+    onboarding: OnboardingSettings = field(default_factory=lambda: OnboardingSettings())
 
     @property
     def security_profile(self) -> int:
@@ -364,9 +435,25 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         credentials=reader.htpasswd("OCPP_AUTH_FILE"),
         tls=_tls(reader),
         journal_raw_frames=reader.flag("SEND_RAW_MESSAGE_TO_DB"),
+        onboarding=_onboarding(reader),
     )
     reader.finish()
     return settings
+
+
+def _onboarding(reader: _Reader) -> OnboardingSettings:
+    switch = reader.raw("OCPP_ONBOARDING")
+    if switch not in (None, "TRUE", "FALSE"):
+        reader.problems.append(f"OCPP_ONBOARDING={switch!r} is invalid: expected TRUE or FALSE")
+    return OnboardingSettings(
+        enabled=switch != "FALSE",
+        measurands=reader.measurands("OCPP_METER_MEASURANDS", DEFAULT_METER_MEASURANDS),
+        meter_interval=reader.integer("OCPP_METER_INTERVAL", 15, 0, 86400),
+        clock_aligned_interval=reader.integer("OCPP_CLOCK_ALIGNED_INTERVAL", 0, 0, 86400),
+        boot_wait=reader.number("OCPP_BOOT_WAIT", 10.0, 0.1, 3600),
+        charge_points_file=reader.file("OCPP_CHARGE_POINTS_FILE"),
+        calls_per_second=reader.number("OCPP_ONBOARDING_CALLS_PER_SECOND", 200.0, 1, 100_000),
+    )
 
 
 def load_bridge(env: Mapping[str, str], actuators: Sequence[str]) -> BridgeSettings:

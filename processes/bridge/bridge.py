@@ -12,7 +12,7 @@ import zmq.asyncio
 from paho.mqtt.client import MQTTMessageInfo
 
 from common.bemcom_topics import Topics
-from common.bus import EVENT_STREAM, LOG_PREFIX, Event, LogEntry, Message, SequencedMessage
+from common.bus import EVENT_STREAM, LOG_PREFIX, ONBOARDED, Event, LogEntry, Message, SequencedMessage
 from common.command_client import CommandClient
 from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker
@@ -95,16 +95,22 @@ class Bridge:
         self.tracker.record(message.run, message.seq, serial)
 
     def _learn_charge_point(self, event: Event) -> None:
-        """Offer the actuators of a charge point as soon as it is known, and of each connector it reports."""
+        """Offer the actuators of a charge point as soon as it is known, and of each connector it
+        reports (onboarding: every connector it has, at once)."""
         if event.kind in {"BootNotification", "Connected"}:
             self.runner.forget(event.cp)
+        elif event.kind == ONBOARDED:
+            self.runner.learn(event.cp, event.payload)
         connectors = self.connectors.get(event.cp)
         connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
-        if connectors is not None and (not isinstance(connector, int) or connector in connectors):
+        reported = event.ctx.get("connectors")
+        new = [connector] if isinstance(connector, int) and connector >= 0 else []
+        if isinstance(reported, list):
+            new += [item for item in reported if isinstance(item, int) and 0 <= item <= 1000]
+        if connectors is not None and all(item in connectors for item in new):
             return
         connectors = self.connectors.setdefault(event.cp, set())
-        if isinstance(connector, int) and connector >= 0:
-            connectors.add(connector)
+        connectors.update(new)
         for key, example in actuator_keys(event.cp, connectors, self.settings.actuator_kinds).items():
             self.state.learn_actuator(key, example)
             self.state.learn_sensor(key + RESULT_SUFFIX, "Accepted")

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from common.bus import CONNECTED, DISCONNECTED, Event
+from common.bus import CONNECTED, DISCONNECTED, ONBOARDED, Event
 from processes.bridge.meter_values import (
     DEFAULT_MEASURAND,
     DEFAULT_UNIT,
@@ -94,7 +94,11 @@ _Handler = Callable[[Event, Mapping[Any, Any], Mapping[Any, Any], int], list[Sen
 
 
 def _connected(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
-    return [SensorValue(join_key(event.cp, "connected"), event.kind == CONNECTED, ts)]
+    values = [SensorValue(join_key(event.cp, "connected"), event.kind == CONNECTED, ts)]
+    protocol = payload.get("protocol")
+    if event.kind == CONNECTED and isinstance(protocol, str) and protocol:
+        values.append(SensorValue(join_key(event.cp, "protocol"), protocol, ts))
+    return values
 
 
 def _boot(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
@@ -206,6 +210,34 @@ def _data_transfer(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, A
     return [SensorValue(join_key(*parts), data_text(payload.get("data")), ts)]
 
 
+def _configuration(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
+    """Every key of a GetConfiguration result (onboarding's), as ``{cp}__configuration__{key}``."""
+    entries = payload.get("configuration_key")
+    if not isinstance(entries, list):
+        return []
+    return [
+        SensorValue(join_key(event.cp, "configuration", entry["key"]), configuration_text(entry.get("value")), ts)
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry["key"]
+    ]
+
+
+def configuration_text(value: object) -> str:
+    """A configuration value as text ("" when the charge point reported none)."""
+    return "" if value is None else value if isinstance(value, str) else data_text(value)
+
+
+def _onboarding(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
+    return _strings((event.cp,), {"onboarding": payload.get("status")}, ("onboarding",), ts)
+
+
+SECURITY_EVENT_FIELDS = ("type", "timestamp", "tech_info")
+
+
+def _security_event(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
+    return _strings((event.cp, "SecurityEventNotification"), payload, SECURITY_EVENT_FIELDS, ts)
+
+
 def data_text(data: object) -> str:
     """DataTransfer data as text: strings as they are, ``""`` when absent, anything else as JSON."""
     if data is None:
@@ -231,6 +263,11 @@ _HANDLERS: dict[str, _Handler] = {
     "DiagnosticsStatusNotification": _status_only,
     "FirmwareStatusNotification": _status_only,
     "DataTransfer": _data_transfer,
+    "GetConfiguration": _configuration,
+    ONBOARDED: _onboarding,
+    "SecurityEventNotification": _security_event,
+    "SignedFirmwareStatusNotification": _status_only,
+    "LogStatusNotification": _status_only,
 }
 
 

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import ocpp.messages
 
 from common.process import load_settings, run_program
-from common.settings import load_gateway
+from common.settings import GatewaySettings, SettingsError, load_gateway
+from processes.gateway.charger_profiles import ProfileError, load_profiles
 from processes.gateway.gateway import Gateway
 
 PROCESS = "gateway"
 
 
+def load(env: Mapping[str, str]) -> GatewaySettings:
+    """The settings, and the charge points file checked with them (a bad one stops the gateway
+    at start with its line and field; later, a bad change is refused and the last good one stays)."""
+    settings = load_gateway(env)
+    path = settings.onboarding.charge_points_file
+    try:
+        load_profiles(Path(path) if path is not None else None)
+    except ProfileError as error:
+        raise SettingsError([str(error)]) from None
+    return settings
+
+
 def main() -> int:
-    settings = load_settings(PROCESS, load_gateway)
+    settings = load_settings(PROCESS, load)
     # Validate inline: the library's default thread hop costs more than the validation.
     ocpp.messages.ASYNC_VALIDATION = False
     return run_program(PROCESS, settings, settings.debug, Gateway, fast_loop=True)

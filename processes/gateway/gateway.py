@@ -17,6 +17,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import zmq.asyncio
 from websockets.asyncio.server import Server, ServerConnection
@@ -26,11 +27,14 @@ from common.binding import refuse_live_owner
 from common.logs import now_ms
 from common.process import run_until_stopped
 from common.settings import GatewaySettings
+from common.watched_file import WatchedFile
 from processes.gateway import v16
 from processes.gateway.admission import Admission, CredentialCheck
+from processes.gateway.charger_profiles import ChargerProfiles, load_profiles, parse_charge_points_file
 from processes.gateway.command_server import CommandServer
 from processes.gateway.commands import GatewayCommands
 from processes.gateway.journal import Journal
+from processes.gateway.onboarding import Onboarding, ProfileBook
 from processes.gateway.publisher import BusPublisher
 from processes.gateway.registry import ConnectionRegistry
 from processes.gateway.session import OcppSession
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 #: Seconds the gateway waits for charge points to answer its close frames when it stops (within
 #: its stop deadline, common/process.py).
 CLOSE_CONNECTIONS_WITHIN = 1.0
+#: Seconds between looks at the charge points file (OCPP_CHARGE_POINTS_FILE) for changes.
+FILE_CHECK_INTERVAL = 2.0
 
 
 class Gateway:
@@ -62,6 +68,19 @@ class Gateway:
             session_count=lambda: len(self.registry.sessions),
         )
         self.registry = ConnectionRegistry(self.publisher, self.store)
+        onboarding = settings.onboarding
+        path = Path(onboarding.charge_points_file) if onboarding.charge_points_file else None
+        self.charge_points_file = (
+            WatchedFile(path, lambda data: parse_charge_points_file(data, path), "OCPP_CHARGE_POINTS_FILE")
+            if path is not None
+            else None
+        )
+        self.profiles = ProfileBook(
+            onboarding, self.charge_points_file.current if self.charge_points_file else load_profiles(None)
+        )
+        self.onboarding = Onboarding(
+            onboarding, settings.call_timeout, self.profiles, self.store, {v16.SUBPROTOCOL: v16.onboard}
+        )
         try:
             self.commands = CommandServer(
                 context,
@@ -86,8 +105,10 @@ class Gateway:
                 heartbeat_interval=settings.heartbeat_interval,
                 response_timeout=settings.call_timeout,
                 max_calls_per_second=settings.max_calls_per_second,
+                lifecycle=onboarding,
             )
 
+        onboarding = self.onboarding
         return {v16.SUBPROTOCOL: ocpp16}
 
     def admission(self, subprotocols: Sequence[str]) -> Admission:
@@ -107,7 +128,7 @@ class Gateway:
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
         sessions = self.session_factories()
-        server = WebsocketServer(settings, self.registry, self.admission(list(sessions)), sessions)
+        server = WebsocketServer(settings, self.registry, self.admission(list(sessions)), sessions, self.onboarding)
         # Listen first (a taken port stops the process before it touches anything), then
         # report the charge points of the last run disconnected, before any handshake runs.
         serving = await server.start()
@@ -128,9 +149,18 @@ class Gateway:
                 asyncio.create_task(self.commands.serve(), name="commands"),
                 asyncio.create_task(self.publisher.heartbeat(settings.bus.heartbeat_interval), name="alive"),
             ]
+            if self.charge_points_file is not None:
+                watching = self.charge_points_file.watch(FILE_CHECK_INTERVAL, self._profiles_changed)
+                tasks.append(asyncio.create_task(watching, name="charge-points-file"))
             await run_until_stopped(stop, tasks)
         finally:
+            await self.onboarding.close()
             await close_connections(serving, len(self.registry.sessions))
+
+    def _profiles_changed(self, profiles: ChargerProfiles) -> None:
+        log.info("OCPP_CHARGE_POINTS_FILE changed: the new charger profiles are in force")
+        self.profiles.profiles = profiles
+        self.onboarding.profiles_changed()
 
     def close(self) -> None:
         self.registry.closed = True

@@ -25,6 +25,8 @@ class Socket(Protocol):
 
     @property
     def remote_address(self) -> Any: ...
+    @property
+    def subprotocol(self) -> Any: ...
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
@@ -72,7 +74,7 @@ class ConnectionRegistry:
             closing.add_done_callback(self._background.discard)
         else:
             self._store.mark_connected(cp_id, True)
-            self._events.emit_event(cp_id, CONNECTED, {})
+            self._events.emit_event(cp_id, CONNECTED, {"protocol": str(socket.subprotocol or "")})
         log.info("Charge point %s connected from %s", cp_id, socket.remote_address)
 
     def _unregister(self, cp_id: str, session: OcppSession) -> None:

@@ -22,6 +22,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -52,6 +53,13 @@ class SessionBus(Protocol):
     def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None: ...
     def emit_raw(self, cp: str, direction: str, frame: str) -> None: ...
     async def committed(self) -> None: ...
+
+
+class Lifecycle(Protocol):
+    """Who is told when a charge point booted (the onboarding, ``processes/gateway/onboarding.py``):
+    called once the answer to its BootNotification has been sent."""
+
+    def booted(self, session: OcppSession) -> None: ...
 
 
 class Connection(Protocol):
@@ -112,6 +120,16 @@ def result_payload(result: Any) -> dict[str, Any]:
     return payload
 
 
+async def _first_of(*waits: Any) -> None:
+    """Wait until the first of these awaitables is done; cancel the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -122,6 +140,8 @@ class OcppSession(ChargePoint):
 
     #: Answers that are always ``{}`` (see :func:`empty_results`).
     EMPTY_RESULTS: frozenset[type] = frozenset()
+    #: The websocket subprotocol of the version (``ocpp1.6``, ...).
+    subprotocol: str = ""
 
     def __init__(
         self,
@@ -131,6 +151,7 @@ class OcppSession(ChargePoint):
         bus: SessionBus,
         response_timeout: float,
         max_calls_per_second: int = 20,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         # Our logger, not the library's: its unexpected handler errors are ours to report.
         super().__init__(cp_id, connection, response_timeout=response_timeout, logger=log)
@@ -145,6 +166,18 @@ class OcppSession(ChargePoint):
         #: Our call waiting for its answer (message id -> the answer); other answers are dropped.
         self._awaited: dict[str, asyncio.Future[Any]] = {}
         self._handled = frozenset(action for action, hooks in self.route_map.items() if "_on_action" in hooks)
+        self._lifecycle = lifecycle
+        #: BootNotifications answered on this connection.
+        self.boots = 0
+        #: What onboarding learnt of the charge point (``v16/onboarding.py`` ``capabilities``).
+        self.capabilities: dict[str, Any] = {}
+        #: What a handler left to do once its answer is sent (see :meth:`after_answer`).
+        self._after_answer: list[Callable[[], None]] = []
+        #: Calls made for BEMCom or an operator (not background work) waiting or under way; the
+        #: background (onboarding) waits until there are none.
+        self._foreground = 0
+        self._no_foreground = asyncio.Event()
+        self._no_foreground.set()
 
     # -- frames in and out: the bus sees each one, and nothing leaves before its commit --------
 
@@ -170,6 +203,18 @@ class OcppSession(ChargePoint):
     def emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
         self._bus.emit_event(self.id, kind, payload, ctx)
 
+    def after_answer(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the answer to the call being handled has been sent (e.g. calls
+        to the charge point that must follow its BootNotification's answer)."""
+        self._after_answer.append(callback)
+
+    def booted(self) -> None:
+        """A handler's note that the charge point booted: the lifecycle hears of it after the answer."""
+        self.boots += 1
+        lifecycle = self._lifecycle
+        if lifecycle is not None:
+            self.after_answer(lambda: lifecycle.booted(self))
+
     # -- our calls to the charge point --------------------------------------------------
 
     def build_call(self, action: str, payload: dict[str, Any]) -> Any:
@@ -182,6 +227,8 @@ class OcppSession(ChargePoint):
         payload: dict[str, Any],
         timeout: float,  # noqa: ASYNC109 - it counts from the moment the call is sent
         queue_timeout: float | None = None,
+        *,
+        background: bool = False,
     ) -> dict[str, Any]:
         """Send one call and return its result payload.
 
@@ -189,9 +236,41 @@ class OcppSession(ChargePoint):
         is sent only once the previous one is answered or has timed out. ``queue_timeout`` (default
         ``timeout``) bounds the wait in that queue (``Expired``: never sent); ``timeout`` bounds the
         wait for the answer, from the moment the call is sent (``Timeout``). A disconnect ends
-        either wait at once (``NotConnected``)."""
+        either wait at once (``NotConnected``).
+
+        A ``background`` call (onboarding) lets every other call go first: it waits, without a
+        bound, until no other call is waiting or under way, so a command written meanwhile waits
+        at most for the one background call already sent."""
         request = self.build_call(action, payload)
-        await self._take_turn(action, timeout if queue_timeout is None else queue_timeout)
+        if background:
+            await self._background_turn(action)
+            return await self._call(action, request, timeout)
+        self._foreground += 1
+        self._no_foreground.clear()
+        try:
+            await self._take_turn(action, timeout if queue_timeout is None else queue_timeout)
+        finally:
+            self._foreground -= 1
+            if not self._foreground:
+                self._no_foreground.set()
+        return await self._call(action, request, timeout)
+
+    async def _background_turn(self, action: str) -> None:
+        """Take the call lock once no foreground call waits for it (or raise NotConnected)."""
+        while True:
+            if self.closed.is_set():
+                raise CommandError(ErrorCode.NOT_CONNECTED, f"{self.id} disconnected before {action} was sent")
+            if not self._no_foreground.is_set():
+                await _first_of(self._no_foreground.wait(), self.closed.wait())
+                continue
+            await self._take_turn(action, None)
+            if self._foreground:  # a command came while we waited for the lock: it goes first
+                self._call_lock.release()
+                continue
+            return
+
+    async def _call(self, action: str, request: Any, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        """Send a call while holding the call lock (released here), and return its result."""
         unique_id = str(uuid.uuid4())
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._awaited[unique_id] = answer
@@ -209,7 +288,7 @@ class OcppSession(ChargePoint):
             self._call_lock.release()
         return self._result(action, response)
 
-    async def _take_turn(self, action: str, queue_timeout: float) -> None:
+    async def _take_turn(self, action: str, queue_timeout: float | None) -> None:
         """Hold the charge point's call lock (the library's), or raise Expired / NotConnected."""
         acquiring = asyncio.ensure_future(self._call_lock.acquire())
         closing = asyncio.ensure_future(self.closed.wait())
@@ -375,3 +454,7 @@ class OcppSession(ChargePoint):
             await self._send(call_error(message.unique_id, "FormationViolation", problem))
             return
         await self._send(_ENCODER.encode([CALLRESULT, message.unique_id, payload]))
+        if self._after_answer:
+            callbacks, self._after_answer = self._after_answer, []
+            for callback in callbacks:
+                callback()

@@ -21,6 +21,13 @@ CREATE TABLE IF NOT EXISTS transactions (
     stopped_at TEXT
 );
 CREATE TABLE IF NOT EXISTS connected (charge_point TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS configured (
+    charge_point TEXT NOT NULL,
+    key TEXT NOT NULL,
+    wanted TEXT NOT NULL,
+    achieved TEXT NOT NULL,
+    PRIMARY KEY (charge_point, key)
+);
 CREATE INDEX IF NOT EXISTS transactions_active ON transactions (charge_point, connector, stopped_at);
 """
 
@@ -140,6 +147,19 @@ class Store:
             self._db.execute("INSERT OR IGNORE INTO connected (charge_point) VALUES (?)", (charge_point,))
         else:
             self._db.execute("DELETE FROM connected WHERE charge_point = ?", (charge_point,))
+
+    def configured(self, charge_point: str, key: str) -> tuple[str, str] | None:
+        """What onboarding wanted for a configuration key of a charge point, and what it got."""
+        row = self._db.execute(
+            "SELECT wanted, achieved FROM configured WHERE charge_point = ? AND key = ?", (charge_point, key)
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def remember_configured(self, charge_point: str, key: str, wanted: str, achieved: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO configured (charge_point, key, wanted, achieved) VALUES (?, ?, ?, ?)",
+            (charge_point, key, wanted, achieved),
+        )
 
     def take_connected(self) -> list[str]:
         """Charge points an earlier run had connected when it ended (killed: it could not say

@@ -7,6 +7,7 @@ import errno
 import logging
 import socket
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -24,6 +25,13 @@ log = logging.getLogger(__name__)
 SessionFactory = Callable[[str, ServerConnection], OcppSession]
 
 
+class SessionWatcher(Protocol):
+    """Told when a session starts and ends (the onboarding, ``onboarding.py``)."""
+
+    def connected(self, session: OcppSession) -> None: ...
+    def ended(self, session: OcppSession) -> None: ...
+
+
 class WebsocketServer:
     """Serves the OCPP port. ``sessions`` maps each subprotocol offered (in order of
     preference) to the factory of its sessions."""
@@ -34,11 +42,13 @@ class WebsocketServer:
         registry: ConnectionRegistry,
         admission: Admission,
         sessions: Mapping[str, SessionFactory],
+        watcher: SessionWatcher | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
         self._admission = admission
         self._sessions = sessions
+        self._watcher = watcher
 
     def serve(self) -> Server:
         """The server, to use as ``async with``."""
@@ -75,9 +85,15 @@ class WebsocketServer:
         if factory is None:
             await websocket.close(1002, f"subprotocol {' or '.join(self._sessions)} required")
             return
+        watcher = self._watcher
         async with self._registry.serving(cp_id, factory(cp_id, websocket), websocket) as session:
+            if watcher is not None:
+                watcher.connected(session)
             try:
                 await session.start()
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else closed.sent.code if closed.sent else "no close frame"
                 log.info("Charge point %s disconnected (%s)", cp_id, code)
+            finally:
+                if watcher is not None:
+                    watcher.ended(session)

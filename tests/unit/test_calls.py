@@ -17,14 +17,25 @@ from processes.gateway.session import result_payload
 from processes.gateway.v16.calls import build_call
 
 
-def test_central_system_actions_are_the_ocpp16_ones() -> None:
-    assert len(CENTRAL_SYSTEM_ACTIONS[V16]) == 19
+def test_central_system_actions_are_the_ocpp16_ones_and_the_security_extensions() -> None:
+    assert len(CENTRAL_SYSTEM_ACTIONS[V16]) == 19 + 7
+    assert {"ExtendedTriggerMessage", "GetLog", "InstallCertificate", "SignedUpdateFirmware"} <= CENTRAL_SYSTEM_ACTIONS[
+        V16
+    ]
     for action in CENTRAL_SYSTEM_ACTIONS[V16]:
         assert hasattr(call, action)
     assert "BootNotification" not in CENTRAL_SYSTEM_ACTIONS[V16]
 
 
-@pytest.mark.parametrize("action", ["BootNotification", "Heartbeat", "reset", "Teleport", ""])
+def test_security_extension_calls_are_built_after_the_schema_check() -> None:
+    built = build_call("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+    assert isinstance(built, call.ExtendedTriggerMessage)
+    with pytest.raises(CommandError) as caught:
+        build_call("GetLog", {"logType": "DiagnosticsLog", "requestId": 1, "log": {}})
+    assert caught.value.code == ErrorCode.INVALID_VALUE and "remoteLocation" in caught.value.reason
+
+
+@pytest.mark.parametrize("action", ["BootNotification", "Heartbeat", "reset", "Teleport", "SignCertificate", ""])
 def test_build_call_rejects_unknown_actions(action: str) -> None:
     with pytest.raises(CommandError) as caught:
         build_call(action, {})

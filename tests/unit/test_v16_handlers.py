@@ -53,3 +53,26 @@ def test_a_late_stop_of_a_superseded_transaction_is_marked_in_its_event() -> Non
         {"connector_id": 1, "meter_start": 900},
     ]
     assert [reply[0] for reply in socket.sent] == [3, 3, 3, 3]
+
+
+def test_security_extension_messages_are_answered_per_the_whitepaper_and_on_the_bus() -> None:
+    bus, socket, store = RecordingBus(), Socket(), Store(":memory:")
+    calls = [
+        ("e", "SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": "2026-01-01T00:00:00Z"}),
+        ("f", "SignedFirmwareStatusNotification", {"status": "Downloading", "requestId": 7}),
+        ("g", "LogStatusNotification", {"status": "Uploaded", "requestId": 8}),
+        ("h", "SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"}),
+    ]
+
+    async def main() -> None:
+        session = ChargePointSession("CP_1", socket, bus=bus, store=store, heartbeat_interval=300, response_timeout=1)
+        for unique_id, action, payload in calls:
+            await session.route_message(json.dumps([2, unique_id, action, payload]))
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    assert socket.sent == [[3, "e", {}], [3, "f", {}], [3, "g", {}], [3, "h", {"status": "Rejected"}]]
+    assert [kind for kind, _, _ in bus.events] == [action for _, action, _ in calls]
+    assert bus.events[0][1] == {"type": "FirmwareUpdated", "timestamp": "2026-01-01T00:00:00Z"}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,11 +101,33 @@ class ActuatorRunner:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self.rate_units: dict[str, str] = {}
         self._unit_guessed: dict[str, float] = {}  # cp -> when asking for its rate unit failed
+        #: cp -> (phases, voltage) of its charger profile (``learn``).
+        self._electrical: dict[str, tuple[int, float]] = {}
 
     def forget(self, cp: str) -> None:
         """A charge point (re)booted: what was learnt of it may have changed."""
         self.rate_units.pop(cp, None)
         self._unit_guessed.pop(cp, None)
+        self._electrical.pop(cp, None)
+
+    def learn(self, cp: str, onboarded: Mapping[str, Any]) -> None:
+        """What the gateway's onboarding reported (``Onboarding`` event): the rate unit (the
+        charger profile's ``rate_unit``, else W when the charge point takes Power, else A), and
+        the phases and voltage of its charger profile (else the settings)."""
+        profile = onboarded.get("profile")
+        profile = profile if isinstance(profile, dict) else {}
+        capabilities = onboarded.get("capabilities")
+        units = capabilities.get("rate_units") if isinstance(capabilities, dict) else None
+        unit = profile.get("rate_unit")
+        if unit not in ("A", "W") and isinstance(units, list) and units:
+            unit = "W" if "W" in units else "A" if "A" in units else None
+        if unit in ("A", "W"):
+            self.rate_units[cp] = str(unit)
+        phases, voltage = profile.get("phases"), profile.get("voltage")
+        self._electrical[cp] = (
+            phases if isinstance(phases, int) and 1 <= phases <= 3 else self._phases,
+            float(voltage) if isinstance(voltage, int | float) and voltage > 0 else self._voltage,
+        )
 
     def submit(self, actuator: ActuatorKey, value: Any) -> None:
         queue = self._queues.get(actuator.cp)
@@ -198,7 +220,8 @@ class ActuatorRunner:
         needs = SPECS[actuator.kind].needs(value)
         unit = await self._rate_unit(write) if Need.RATE_UNIT in needs else "W"
         transaction = await self._active_transaction(actuator, value) if Need.ACTIVE_TRANSACTION in needs else None
-        return Context(now, self._voltage, self._phases, unit, transaction, actuator.cp)
+        phases, voltage = self._electrical.get(actuator.cp, (self._phases, self._voltage))
+        return Context(now, voltage, phases, unit, transaction, actuator.cp)
 
     async def _rate_unit(self, write: Write) -> str:
         """W, or A when the charge point's ChargingScheduleAllowedChargingRateUnit has no Power."""

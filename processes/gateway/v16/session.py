@@ -12,10 +12,10 @@ from typing import Any
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, GenericStatus, RegistrationStatus
 
 from common.schemas import V16
-from processes.gateway.session import Connection, OcppSession, SessionBus, empty_results, utc_now_iso
+from processes.gateway.session import Connection, Lifecycle, OcppSession, SessionBus, empty_results, utc_now_iso
 from processes.gateway.store import Store
 from processes.gateway.v16.calls import build_call
 
@@ -27,6 +27,7 @@ SUBPROTOCOL = "ocpp1.6"
 
 class ChargePointSession(OcppSession, ChargePoint):
     EMPTY_RESULTS = empty_results(call_result, V16)
+    subprotocol = SUBPROTOCOL
 
     def __init__(
         self,
@@ -38,9 +39,15 @@ class ChargePointSession(OcppSession, ChargePoint):
         heartbeat_interval: int,
         response_timeout: float,
         max_calls_per_second: int = 20,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         super().__init__(
-            cp_id, connection, bus=bus, response_timeout=response_timeout, max_calls_per_second=max_calls_per_second
+            cp_id,
+            connection,
+            bus=bus,
+            response_timeout=response_timeout,
+            max_calls_per_second=max_calls_per_second,
+            lifecycle=lifecycle,
         )
         self._store = store
         self._heartbeat_interval = heartbeat_interval
@@ -57,6 +64,7 @@ class ChargePointSession(OcppSession, ChargePoint):
     def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
         self.boot = payload
         self.emit("BootNotification", payload)
+        self.booted()  # onboarding follows the answer
         return call_result.BootNotification(
             current_time=utc_now_iso(), interval=self._heartbeat_interval, status=RegistrationStatus.accepted
         )
@@ -131,3 +139,40 @@ class ChargePointSession(OcppSession, ChargePoint):
         if "id_tag" in payload:
             return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
         return call_result.StopTransaction()
+
+    # -- the security extension (OCPP 1.6 security whitepaper, edition 2) --------------------
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **payload: Any) -> call_result.SecurityEventNotification:
+        log.warning(
+            "%s security event %s at %s%s",
+            self.id,
+            payload.get("type"),
+            payload.get("timestamp"),
+            f": {payload['tech_info']}" if payload.get("tech_info") else "",
+        )
+        self.emit("SecurityEventNotification", payload)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **payload: Any) -> call_result.SignedFirmwareStatusNotification:
+        self.emit("SignedFirmwareStatusNotification", payload)
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **payload: Any) -> call_result.LogStatusNotification:
+        self.emit("LogStatusNotification", payload)
+        return call_result.LogStatusNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **payload: Any) -> call_result.SignCertificate:
+        """Security profile 3 certificates are issued outside the connector (it holds no CA key):
+        the request is on the bus and in the raw log, and answered Rejected (whitepaper 4.1: the
+        central system may reject a CSR)."""
+        log.warning(
+            "%s asked for its certificate to be signed (SignCertificate): rejected, this connector signs no"
+            " certificates; issue one from your CA and install it with InstallCertificate/CertificateSigned",
+            self.id,
+        )
+        self.emit("SignCertificate", payload)
+        return call_result.SignCertificate(status=GenericStatus.rejected)

@@ -1,0 +1,390 @@
+"""Onboarding (processes/gateway/onboarding.py and v16/onboarding.py) on a real OCPP 1.6 session
+over a scripted charger without sockets: what is asked and changed after a boot, what is left
+alone, what a refusing charger ends with, and that it never gets in the way of other calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from common.bus import ONBOARDED
+from common.settings import OnboardingSettings
+from processes.gateway import v16
+from processes.gateway.charger_profiles import ChargerProfile
+from processes.gateway.onboarding import Onboarding
+from processes.gateway.store import Store
+from processes.gateway.v16.onboarding import capabilities
+from processes.gateway.v16.session import ChargePointSession
+from tests.support.buses import RecordingBus
+
+FACTORY = {
+    "NumberOfConnectors": "2",
+    "SupportedFeatureProfiles": "Core,SmartCharging,LocalAuthListManagement,RemoteTrigger",
+    "ChargeProfileMaxStackLevel": "8",
+    "ChargingScheduleAllowedChargingRateUnit": "Current",
+    "ChargingScheduleMaxPeriods": "24",
+    "MeterValuesSampledData": "Energy.Active.Import.Register",
+    "MeterValuesSampledDataMaxLength": "8",
+    "MeterValueSampleInterval": "60",
+    "ClockAlignedDataInterval": "0",
+    "ConnectorPhaseRotation": "0.RST,1.RST,2.RST",
+    "LocalAuthListEnabled": "true",
+}
+WANTED = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC")
+
+
+class ScriptedCharger:
+    """A charge point's websocket end: answers our calls from its configuration (refusing the
+    measurands it does not have, the keys it is told to refuse); sends what a test queues."""
+
+    def __init__(self, configuration: dict[str, str], supported: set[str] | None = None) -> None:
+        self.configuration = dict(configuration)
+        self.supported = set(WANTED) if supported is None else supported
+        self.refuse: set[str] = set()
+        self.reboot_required: set[str] = set()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.changing = asyncio.Event()  # set at the first ChangeConfiguration
+        self.silent: set[str] = set()  # actions it never answers
+        self.boot_on_trigger = False
+        self.incoming: asyncio.Queue[str] = asyncio.Queue()
+        self.answers: list[Any] = []
+
+    async def recv(self, decode: bool | None = None) -> str:
+        return await self.incoming.get()
+
+    async def send(self, message: str) -> None:
+        frame = json.loads(message)
+        if frame[0] != 2:
+            self.answers.append(frame)
+            return
+        _, unique_id, action, payload = frame
+        self.calls.append((action, payload))
+        if action == "ChangeConfiguration":
+            self.changing.set()
+        if action in self.silent:
+            return
+        self.incoming.put_nowait(json.dumps([3, unique_id, self.answer(action, payload)]))
+        if action == "TriggerMessage" and self.boot_on_trigger:
+            self.incoming.put_nowait(json.dumps([2, "boot-2", "BootNotification", BOOT]))
+
+    def answer(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "GetConfiguration":
+            keys = [{"key": k, "readonly": False, "value": v} for k, v in self.configuration.items()]
+            return {"configurationKey": keys}
+        if action == "ChangeConfiguration":
+            key, value = payload["key"], payload["value"]
+            if key not in self.configuration:
+                return {"status": "NotSupported"}
+            if key in self.refuse:
+                return {"status": "Rejected"}
+            if key == "MeterValuesSampledData" and not set(value.split(",")) <= self.supported:
+                return {"status": "Rejected"}
+            self.configuration[key] = value
+            return {"status": "RebootRequired" if key in self.reboot_required else "Accepted"}
+        if action == "TriggerMessage":
+            return {"status": "Accepted" if self.boot_on_trigger else "Rejected"}
+        return {"status": "Accepted"}
+
+    def changes(self) -> list[tuple[str, str]]:
+        return [(p["key"], p["value"]) for action, p in self.calls if action == "ChangeConfiguration"]
+
+
+BOOT = {"chargePointVendor": "Vendor", "chargePointModel": "Model"}
+
+
+class SignallingBus(RecordingBus):
+    """Records events and wakes whoever waits for the next one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Condition()
+
+    def emit_event(self, cp: str, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+        super().emit_event(cp, kind, payload, ctx)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+
+class Profiles:
+    def __init__(self, profile: ChargerProfile) -> None:
+        self.profile = profile
+
+    def resolve(self, cp_id: str, vendor: str | None, model: str | None, firmware: str | None) -> ChargerProfile:
+        return self.profile
+
+
+SETTINGS = OnboardingSettings(measurands=WANTED, meter_interval=15, boot_wait=0.2, calls_per_second=1000)
+BASE = ChargerProfile(onboarding=True, measurands=WANTED, meter_interval=15)
+
+
+class Site:
+    """One session of a scripted charger, with onboarding wired as the gateway wires it."""
+
+    def __init__(self, store: Store, charger: ScriptedCharger, settings: OnboardingSettings = SETTINGS) -> None:
+        self.bus = SignallingBus()
+        self.charger = charger
+        self.profiles = Profiles(BASE)
+        self.onboarding = Onboarding(settings, 1.0, self.profiles, store, {v16.SUBPROTOCOL: v16.onboard})
+        self.session = ChargePointSession(
+            "CP_1",
+            charger,
+            bus=self.bus,
+            store=store,
+            heartbeat_interval=300,
+            response_timeout=1,
+            lifecycle=self.onboarding,
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Site:
+        self.task = asyncio.create_task(self.session.start())
+        self.onboarding.connected(self.session)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.onboarding.ended(self.session)
+        self.session.closed.set()
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.onboarding.close()
+
+    def boot(self) -> None:
+        self.charger.incoming.put_nowait(json.dumps([2, f"boot-{len(self.charger.calls)}", "BootNotification", BOOT]))
+
+    async def outcome(self, count: int = 1, timeout: float = 5) -> list[dict[str, Any]]:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout), self.bus.changed:
+            await self.bus.changed.wait_for(lambda: len(self.outcomes()) >= count)
+        return self.outcomes()
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        return [payload for kind, payload, _ in self.bus.events if kind == ONBOARDED]
+
+
+def run(scenario: Callable[[Store], Awaitable[None]]) -> None:
+    store = Store(":memory:")
+    try:
+        asyncio.run(scenario(store))
+    finally:
+        store.close()
+
+
+def test_a_factory_charger_gets_the_wanted_measurands_and_interval_after_its_boot_answer() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        async with Site(store, charger) as site:
+            site.boot()
+            [outcome] = await site.outcome()
+        assert outcome["status"] == "done"
+        assert charger.answers[0][0] == 3  # the BootNotification was answered before any call
+        assert [action for action, _ in charger.calls] == [
+            "GetConfiguration",
+            "ChangeConfiguration",
+            "ChangeConfiguration",
+        ]
+        assert charger.changes() == [("MeterValuesSampledData", ",".join(WANTED)), ("MeterValueSampleInterval", "15")]
+        learnt = outcome["capabilities"]
+        assert learnt["connectors"] == 2 and learnt["rate_units"] == ["A"] and learnt["max_stack_level"] == 8
+        [(_, configuration, _)] = [event for event in site.bus.events if event[0] == "GetConfiguration"]
+        assert {entry["key"] for entry in configuration["configuration_key"]} == set(FACTORY)
+        [(_, _, ctx)] = [event for event in site.bus.events if event[0] == ONBOARDED]
+        assert ctx["connectors"] == [1, 2]
+
+    run(scenario)
+
+
+def test_a_reboot_sends_nothing_for_keys_already_right() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        async with Site(store, charger) as site:
+            site.boot()
+            await site.outcome()
+            changes = len(charger.changes())
+            site.boot()
+            second = await site.outcome(2)
+        assert second[1]["status"] == "done"
+        assert len(charger.changes()) == changes == 2
+        assert [action for action, _ in charger.calls].count("GetConfiguration") == 2
+
+    run(scenario)
+
+
+def test_refused_measurands_end_in_the_largest_accepted_part_and_are_not_asked_again() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY, supported=set(WANTED) - {"SoC", "Voltage"})
+        async with Site(store, charger) as site:
+            site.boot()
+            [first] = await site.outcome()
+            assert charger.configuration["MeterValuesSampledData"] == (
+                "Energy.Active.Import.Register,Power.Active.Import,Current.Import"
+            )
+            sent = len(charger.changes())
+            site.boot()
+            second = await site.outcome(2)
+        assert first["status"].startswith("partial: MeterValuesSampledData without Voltage, SoC")
+        assert len(charger.changes()) == sent  # the reboot asked nothing again
+        assert "refused before" in second[1]["status"]
+
+    run(scenario)
+
+
+def test_the_list_is_cut_to_the_chargers_maximum_length() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger({**FACTORY, "MeterValuesSampledDataMaxLength": "2"})
+        async with Site(store, charger) as site:
+            site.boot()
+            [outcome] = await site.outcome()
+        assert ("MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import") in charger.changes()
+        assert "takes at most 2" in outcome["status"]
+
+    run(scenario)
+
+
+def test_reboot_required_is_reported_never_acted_on(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        charger.reboot_required = {"MeterValueSampleInterval"}
+        async with Site(store, charger) as site:
+            site.boot()
+            [outcome] = await site.outcome()
+        assert outcome["status"] == "done"
+        assert "Reset" not in [action for action, _ in charger.calls]
+
+    run(scenario)
+    assert any("RebootRequired" in record.getMessage() for record in caplog.records)
+
+
+def test_a_refused_interval_is_partial() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        charger.refuse = {"MeterValueSampleInterval"}
+        async with Site(store, charger) as site:
+            site.boot()
+            [outcome] = await site.outcome()
+        assert outcome["status"] == "partial: MeterValueSampleInterval 15 Rejected"
+
+    run(scenario)
+
+
+def test_a_charger_that_never_boots_is_asked_to_then_onboarded_anyway() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        async with Site(store, charger) as site:
+            [outcome] = await site.outcome()
+        assert [action for action, _ in charger.calls][:2] == ["TriggerMessage", "GetConfiguration"]
+        assert charger.calls[0][1] == {"requestedMessage": "BootNotification"}
+        assert outcome["status"] == "done"
+
+    run(scenario)
+
+
+def test_a_charger_that_boots_when_asked_is_onboarded_once() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        charger.boot_on_trigger = True
+        async with Site(store, charger) as site:
+            await site.outcome()
+            await asyncio.sleep(0.5)  # past a second boot wait: nothing more may happen
+            assert len(site.outcomes()) == 1
+        assert [action for action, _ in charger.calls].count("GetConfiguration") == 1
+
+    run(scenario)
+
+
+def test_off_in_the_profile_sends_nothing() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        async with Site(store, charger) as site:
+            site.profiles.profile = replace(BASE, onboarding=False)
+            site.boot()
+            [outcome] = await site.outcome()
+        assert outcome["status"] == "off"
+        assert charger.calls == []
+
+    run(scenario)
+
+
+def test_an_unanswered_get_configuration_fails_the_pass() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        charger.silent = {"GetConfiguration"}
+        async with Site(store, charger) as site:
+            site.boot()
+            [outcome] = await site.outcome()
+        assert outcome["status"].startswith("failed: ") and "GetConfiguration" in outcome["status"]
+
+    run(scenario)
+
+
+def test_a_command_written_during_onboarding_goes_before_its_next_call() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY, supported={"Energy.Active.Import.Register"})  # a long pass
+        async with Site(store, charger) as site:
+            site.boot()
+            await charger.changing.wait()
+            result = await site.session.send_call("ClearCache", {}, timeout=1)
+            assert result == {"status": "Accepted"}
+            actions = [action for action, _ in charger.calls]
+            await site.outcome()
+        # sent right after the one onboarding call under way, not after the rest of the pass
+        assert actions[-1] == "ClearCache" and actions.count("ChangeConfiguration") <= 2
+
+    run(scenario)
+
+
+def test_profile_changes_onboard_again() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        async with Site(store, charger) as site:
+            site.boot()
+            await site.outcome()
+            site.profiles.profile = replace(BASE, meter_interval=30)
+            site.onboarding.profiles_changed()
+            await site.outcome(2)
+        assert charger.changes()[-1] == ("MeterValueSampleInterval", "30")
+
+    run(scenario)
+
+
+def test_capabilities_read_what_the_charger_reports_and_skip_what_it_garbles() -> None:
+    learnt = capabilities(
+        {
+            "NumberOfConnectors": "x",
+            "ChargingScheduleAllowedChargingRateUnit": "Current, Power",
+            "SupportedFeatureProfiles": "Core,,SmartCharging",
+            "ChargeProfileMaxStackLevel": "0",
+            "LocalAuthListEnabled": "TRUE",
+        }
+    )
+    assert learnt == {
+        "max_stack_level": 0,
+        "rate_units": ["A", "W"],
+        "feature_profiles": ["Core", "SmartCharging"],
+        "local_list_enabled": True,
+    }
+
+
+def test_a_background_call_lets_every_command_waiting_go_first() -> None:
+    async def scenario(store: Store) -> None:
+        charger = ScriptedCharger(FACTORY)
+        charger.silent = {"ClearCache"}
+        async with Site(store, charger) as site:
+            session = site.session
+            first = asyncio.create_task(session.send_call("ClearCache", {}, timeout=0.2))
+            await asyncio.sleep(0)
+            background = asyncio.create_task(session.send_call("GetConfiguration", {}, 1, background=True))
+            await asyncio.sleep(0.05)
+            command = asyncio.create_task(session.send_call("Reset", {"type": "Soft"}, timeout=1))
+            await asyncio.gather(first, background, command, return_exceptions=True)
+        ours = [action for action, _ in charger.calls if action in ("ClearCache", "Reset", "GetConfiguration")]
+        assert ours[:3] == ["ClearCache", "Reset", "GetConfiguration"]
+
+    run(scenario)
