@@ -11,16 +11,33 @@ Usage::
         tx = await cp.start_transaction(1, "TAG1", meter_start=0)
         [profile] = await cp.wait_for_call("SetChargingProfile")
 
-CALLs from the central system are recorded in ``received_calls`` and answered automatically (see
-``default_answer``); per-action answers can be given with ``answers=``; ``NO_ANSWER`` records a CALL
-without ever answering it.
+CALLs from the central system are recorded in ``received_calls`` and answered automatically
+(:meth:`SimulatedChargePoint.answer_call`); per-action answers can be given with ``answers=``;
+``NO_ANSWER`` records a CALL without ever answering it.
+
+GetConfiguration and ChangeConfiguration are answered from ``configuration``, a
+:class:`~tools.configuration.ConfigurationStore`: by default the two keys of ``DEFAULT_CONFIGURATION``;
+``factory_configuration()`` gives a real charger's keys (energy-only meter values), with per-key
+refusals and ``RebootRequired`` keys::
+
+    store = factory_configuration(2, refuse={"MeterValueSampleInterval"}, reboot_required={"HeartbeatInterval"})
+    async with SimulatedChargePoint(url, "CP_1", configuration=store) as cp:
+        await cp.boot()
+        ...
+        assert store.change_requests["MeterValuesSampledData"] == 1
+
+A Reset answered by default, and every :meth:`~SimulatedChargePoint.boot` (the charge point booting
+by itself), brings the values a ``RebootRequired`` change left pending into force; a BootNotification
+sent because TriggerMessage asked for it does not. A charge point that never boots is one whose test
+never calls ``boot()``; ``boot_trigger`` says what it does when the central system asks for a
+BootNotification (:class:`BootTrigger`: send one, the common case; refuse; accept and send none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import contextvars
 import enum
 import inspect
 import json
@@ -28,7 +45,7 @@ import logging
 import ssl as ssl_module
 import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -37,6 +54,7 @@ from websockets.datastructures import HeadersLike
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from tools.configuration import ConfigurationStore, factory_configuration
 from tools.messages import ChargePointMessages
 from tools.ocppj import (
     CALL,
@@ -55,11 +73,15 @@ from tools.ocppj import (
 __all__ = [
     "DEFAULT_CONFIGURATION",
     "NO_ANSWER",
+    "AnswerCallError",
     "AnswerSpec",
+    "BootTrigger",
     "CallErrorReceived",
+    "ConfigurationStore",
     "JSONDict",
     "SimulatedChargePoint",
     "default_answer",
+    "factory_configuration",
     "utc_now",
 ]
 
@@ -74,6 +96,34 @@ _CLOSED: Final = _Closed.CLOSED
 _MISSING: Final = object()
 
 Frame = list[Any] | str
+FollowUp = Callable[[], Awaitable[Any]]
+
+#: What the answer being built wants done once it has been sent (None: not building an answer).
+_FOLLOW_UPS: contextvars.ContextVar[list[FollowUp] | None] = contextvars.ContextVar("follow_ups", default=None)
+
+
+class BootTrigger(enum.StrEnum):
+    """How a charge point answers TriggerMessage(BootNotification)."""
+
+    #: ``Accepted``, then a BootNotification; ``Rejected`` once one was accepted on this connection
+    #: (the errata sheet's recommendation): the common case.
+    BOOT = "boot"
+    #: ``Rejected``: it never boots when asked.
+    REJECT = "reject"
+    #: ``Accepted``, and no BootNotification follows.
+    IGNORE = "ignore"
+    #: ``NotImplemented`` (a charge point without the RemoteTrigger profile).
+    NOT_IMPLEMENTED = "not-implemented"
+
+
+class AnswerCallError(Exception):
+    """Raised by an answer (``answers=`` callables too): the CALL is answered with this CALLERROR."""
+
+    def __init__(self, code: str, description: str = "", details: JSONDict | None = None) -> None:
+        super().__init__(f"{code}: {description}" if description else code)
+        self.code = code
+        self.description = description
+        self.details = dict(details or {})
 
 
 class SimulatedChargePoint(ChargePointMessages):
@@ -89,6 +139,9 @@ class SimulatedChargePoint(ChargePointMessages):
         extra_headers: HeadersLike | None = None,
         open_timeout: float = 10,
         ssl: ssl_module.SSLContext | None = None,
+        configuration: ConfigurationStore | None = None,
+        boot_trigger: BootTrigger | str = BootTrigger.BOOT,
+        boot_fields: Mapping[str, Any] | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.url = url_base.rstrip("/") + "/" + urllib.parse.quote(cp_id, safe="")
@@ -98,8 +151,17 @@ class SimulatedChargePoint(ChargePointMessages):
         self.open_timeout = open_timeout
         #: TLS context for wss:// URLs (server verification, client certificate); None: the default.
         self.ssl = ssl
-        #: Entries reported by the default GetConfiguration answer; tests may edit it.
-        self.configuration: list[JSONDict] = copy.deepcopy(list(DEFAULT_CONFIGURATION))
+        #: The configuration keys GetConfiguration and ChangeConfiguration are answered from.
+        self.configuration = configuration if configuration is not None else ConfigurationStore(DEFAULT_CONFIGURATION)
+        #: What TriggerMessage(BootNotification) does (``answers=`` for TriggerMessage overrides it).
+        self.boot_trigger = BootTrigger(boot_trigger)
+        if boot_fields is not None:
+            #: What every BootNotification sends (``boot()``'s keyword arguments add to it).
+            self.boot_fields = dict(boot_fields)
+        #: Whether a BootNotification was answered Accepted on this connection.
+        self.booted = False
+        #: Answer to the last BootNotification, whoever asked for it.
+        self.last_boot_result: JSONDict | None = None
         #: (action, payload) of every CALL the central system sent us, in arrival order, across reconnects.
         self.received_calls: list[tuple[str, JSONDict]] = []
         #: Replies to our own CALLs that arrived after call() had given up (timeout or cancellation).
@@ -143,6 +205,7 @@ class SimulatedChargePoint(ChargePointMessages):
         self._ws = ws
         self._frames = asyncio.Queue()
         self.close_code = self.close_reason = None
+        self.booted = False
         self.connected = True
         self._reader_task = asyncio.create_task(self._reader(ws), name=f"ocpp-sim-reader-{self.cp_id}")
 
@@ -211,6 +274,19 @@ class SimulatedChargePoint(ChargePointMessages):
             if deadline.expired():
                 raise TimeoutError(f"{self.cp_id}: no reply to {action} within {timeout} s") from None
             raise
+
+    async def boot(self, **overrides: Any) -> JSONDict:
+        """BootNotification of a charge point that (re)booted: pending RebootRequired values come
+        into force first. Keyword overrides are merged into ``boot_fields`` (None removes a field)."""
+        self.configuration.reboot()
+        return await self._boot(**overrides)
+
+    async def _boot(self, **overrides: Any) -> JSONDict:
+        result = await super().boot(**overrides)
+        self.last_boot_result = result
+        if result.get("status") == "Accepted":
+            self.booted = True
+        return result
 
     async def send_raw(self, text: str) -> None:
         """Send any text frame as is (for hostile-input tests)."""
@@ -334,6 +410,67 @@ class SimulatedChargePoint(ChargePointMessages):
 
     # ------------------------------------------------------------------ answering CS -> CP calls
 
+    def answer_call(self, action: str, payload: JSONDict) -> JSONDict | None:
+        """This charge point's own answer to a CALL (what ``answers=`` overrides), None for an
+        action it does not know (answered CALLERROR ``NotImplemented``).
+
+        GetConfiguration and ChangeConfiguration from ``configuration``; Reset ``Accepted``, bringing
+        pending RebootRequired values into force; TriggerMessage(BootNotification) as ``boot_trigger``
+        says; everything else :func:`~tools.ocppj.default_answer`. Raises :class:`AnswerCallError`
+        for a payload it cannot read.
+        """
+        if action == "GetConfiguration":
+            keys = payload.get("key")
+            if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
+                raise AnswerCallError("TypeConstraintViolation", "key must be a list of strings")
+            return self.configuration.get_configuration(keys)
+        if action == "ChangeConfiguration":
+            key, value = payload.get("key"), payload.get("value")
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise AnswerCallError("TypeConstraintViolation", "key and value must be strings")
+            return {"status": self.configuration.change_configuration(key, value)}
+        if action == "Reset":
+            self.configuration.reboot()
+            return {"status": "Accepted"}
+        if action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification":
+            return self.answer_boot_trigger()
+        return default_answer(action, payload, self.configuration.entries())
+
+    def answer_boot_trigger(self) -> JSONDict:
+        """The answer to TriggerMessage(BootNotification) by ``boot_trigger``; with ``BOOT`` the
+        BootNotification follows once the answer has been sent."""
+        if self.boot_trigger is BootTrigger.NOT_IMPLEMENTED:
+            return {"status": "NotImplemented"}
+        if self.boot_trigger is BootTrigger.REJECT or (self.boot_trigger is BootTrigger.BOOT and self.booted):
+            return {"status": "Rejected"}
+        if self.boot_trigger is BootTrigger.BOOT:
+            self.after_answer(self._boot)
+        return {"status": "Accepted"}
+
+    def after_answer(self, follow_up: FollowUp) -> None:
+        """Run ``follow_up`` (e.g. the message a TriggerMessage asked for) once the answer being built
+        has been sent; at once when called outside an answer. Connection errors end it quietly."""
+        follow_ups = _FOLLOW_UPS.get()
+        if follow_ups is not None:
+            follow_ups.append(follow_up)
+        else:
+            self._start_follow_ups([follow_up])
+
+    def _start_follow_ups(self, follow_ups: list[FollowUp]) -> None:
+        for follow_up in follow_ups:
+            task = asyncio.create_task(self._follow_up(follow_up), name=f"ocpp-sim-follow-up-{self.cp_id}")
+            self._answer_tasks.add(task)
+            task.add_done_callback(self._answer_tasks.discard)
+
+    async def _follow_up(self, follow_up: FollowUp) -> None:
+        _FOLLOW_UPS.set(None)  # not part of an answer any more: its own follow-ups start at once
+        try:
+            await follow_up()
+        except (ConnectionError, TimeoutError, CallErrorReceived) as exc:
+            logger.info("%s: follow-up %r ended: %r", self.cp_id, follow_up, exc)
+        except Exception:
+            logger.exception("%s: follow-up %r failed", self.cp_id, follow_up)
+
     async def _handle_call(self, uid: str, action: str, payload: JSONDict) -> None:
         self.received_calls.append((action, payload))
         self._notify()
@@ -341,11 +478,20 @@ class SimulatedChargePoint(ChargePointMessages):
         if spec is NO_ANSWER:
             return
         if spec is _MISSING:
-            result = default_answer(action, payload, self.configuration)
+            follow_ups: list[FollowUp] = []
+            token = _FOLLOW_UPS.set(follow_ups)
+            try:
+                result = self.answer_call(action, payload)
+            except AnswerCallError as error:
+                await self._send_frame([CALLERROR, uid, error.code, error.description, error.details])
+                return
+            finally:
+                _FOLLOW_UPS.reset(token)
             if result is None:
                 await self._send_frame([CALLERROR, uid, "NotImplemented", f"Unknown action {action}", {}])
             else:
                 await self._send_frame([CALLRESULT, uid, result])
+            self._start_follow_ups(follow_ups)
             return
         if callable(spec):
             task = asyncio.create_task(self._answer_with(uid, action, payload, spec))
@@ -361,10 +507,15 @@ class SimulatedChargePoint(ChargePointMessages):
         payload: JSONDict,
         answer: Callable[[JSONDict], AnswerResult | Awaitable[AnswerResult]],
     ) -> None:
+        follow_ups: list[FollowUp] = []
+        _FOLLOW_UPS.set(follow_ups)  # this task's own context
         try:
             result = answer(payload)
             if inspect.isawaitable(result):
                 result = await result
+        except AnswerCallError as error:
+            await self._send_frame([CALLERROR, uid, error.code, error.description, error.details])
+            return
         except Exception as exc:
             logger.info("%s: answer for %s raised %r", self.cp_id, action, exc)
             await self._send_frame([CALLERROR, uid, "InternalError", str(exc) or type(exc).__name__, {}])
@@ -372,6 +523,7 @@ class SimulatedChargePoint(ChargePointMessages):
         if result is NO_ANSWER:
             return
         await self._send_frame([CALLRESULT, uid, result])
+        self._start_follow_ups(follow_ups)
 
     async def _send_frame(self, frame: list[Any]) -> None:
         ws = self._ws

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from tools.ocppj import JSONDict, utc_now
@@ -15,10 +17,14 @@ class ChargePointMessages:
 
     #: Full result of the last StartTransaction (idTagInfo etc.); start_transaction() returns only the id.
     last_start_transaction_result: JSONDict | None = None
+    #: The BootNotification fields (an instance may set its own: a triggered BootNotification sends them too).
+    boot_fields: Mapping[str, Any] = MappingProxyType(
+        {"chargePointVendor": "SimVendor", "chargePointModel": "SimModel"}
+    )
 
     async def boot(self, **overrides: Any) -> JSONDict:
-        """BootNotification; keyword overrides are merged in (a value of None removes the field)."""
-        payload: JSONDict = {"chargePointVendor": "SimVendor", "chargePointModel": "SimModel"}
+        """BootNotification of ``boot_fields``; keyword overrides are merged in (None removes a field)."""
+        payload: JSONDict = dict(self.boot_fields)
         payload.update(overrides)
         return await self.call("BootNotification", {k: v for k, v in payload.items() if v is not None})
 

@@ -8,6 +8,14 @@ with StopTransaction and disconnects; a second Ctrl-C stops at once. ``--duratio
 same after S seconds; ``--sessions K`` ends by itself once every connector had K sessions.
 On a terminal one status line per charge point is updated in place; otherwise a summary line
 is printed every ``--report`` seconds. Exit code 0, or 2 on usage errors.
+
+By default each charge point boots, reports every measurand at each interval and answers
+GetConfiguration with two keys. ``--factory-settings`` makes it a charger as delivered: a real
+charger's configuration keys, meter values of energy only every ``--interval`` (whole seconds)
+until a central system changes ``MeterValuesSampledData`` and ``MeterValueSampleInterval``;
+``--refuse``, ``--reboot-required``, ``--supported-measurands`` and ``--max-measurands`` shape
+how it takes such changes. ``--never-boot`` connects without a BootNotification, and
+``--boot-trigger`` says what TriggerMessage(BootNotification) does.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from tools.station import SessionPlan, Station
+from tools.chargepoint import BootTrigger
+from tools.configuration import SIMULATED_MEASURANDS
+from tools.station import ChargerBehaviour, SessionPlan, Station
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +65,101 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pause", type=float, default=None, metavar="S", help="idle seconds between sessions")
     parser.add_argument("--password", default=None, help="HTTP Basic password (user name = charge point id)")
     parser.add_argument("--report", type=float, default=10.0, metavar="S", help="seconds between summary lines")
+    charger = parser.add_argument_group("the charger's configuration and boot")
+    charger.add_argument(
+        "--factory-settings",
+        action="store_true",
+        help="a real charger's configuration keys; meter values of energy only, every --interval "
+        "(whole seconds), until the central system changes MeterValuesSampledData and MeterValueSampleInterval",
+    )
+    charger.add_argument(
+        "--refuse",
+        action="append",
+        default=[],
+        metavar="KEY[,KEY]",
+        help="configuration keys whose ChangeConfiguration is answered Rejected",
+    )
+    charger.add_argument(
+        "--reboot-required",
+        action="append",
+        default=[],
+        metavar="KEY[,KEY]",
+        help="configuration keys whose ChangeConfiguration is answered RebootRequired (in force after a Reset)",
+    )
+    charger.add_argument(
+        "--supported-measurands",
+        default=None,
+        metavar="LIST",
+        help="with --factory-settings: the measurands MeterValuesSampledData may name (default: "
+        + ",".join(SIMULATED_MEASURANDS)
+        + ")",
+    )
+    charger.add_argument(
+        "--max-measurands",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --factory-settings: MeterValuesSampledDataMaxLength (default 8)",
+    )
+    charger.add_argument("--never-boot", action="store_true", help="connect without sending a BootNotification")
+    charger.add_argument(
+        "--boot-trigger",
+        choices=[trigger.value for trigger in BootTrigger],
+        default=BootTrigger.BOOT.value,
+        help="TriggerMessage(BootNotification): boot = Accepted and a BootNotification (Rejected once booted), "
+        "reject = Rejected, ignore = Accepted and none, not-implemented = NotImplemented (default boot)",
+    )
     return parser
+
+
+def _names(values: Sequence[str]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def charger_behaviour(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ChargerBehaviour:
+    """What kind of charger each simulated charge point is, or exit 2 naming the bad argument."""
+    measurands: tuple[str, ...] | None = None
+    if args.supported_measurands is not None:
+        measurands = tuple(_names([args.supported_measurands]))
+        unknown = [name for name in measurands if name not in SIMULATED_MEASURANDS]
+        if unknown or not measurands:
+            parser.error(
+                f"--supported-measurands: {','.join(unknown) or 'empty'}: "
+                f"the simulator reports {','.join(SIMULATED_MEASURANDS)}"
+            )
+    if args.max_measurands is not None and args.max_measurands < 1:
+        parser.error("--max-measurands must be at least 1")
+    if not args.factory_settings and (measurands is not None or args.max_measurands is not None):
+        parser.error("--supported-measurands and --max-measurands need --factory-settings")
+    behaviour = ChargerBehaviour(
+        factory_settings=args.factory_settings,
+        never_boot=args.never_boot,
+        boot_trigger=BootTrigger(args.boot_trigger),
+        refuse=frozenset(_names(args.refuse)),
+        reboot_required=frozenset(_names(args.reboot_required)),
+        supported_measurands=measurands,
+        max_measurands=args.max_measurands,
+    )
+    store = behaviour.configuration(args.connectors, args.interval)
+    for option, names in (("--refuse", behaviour.refuse), ("--reboot-required", behaviour.reboot_required)):
+        unknown = sorted(name for name in names if name not in store)
+        if unknown:
+            parser.error(f"{option}: no configuration key {', '.join(unknown)}; the keys: {', '.join(store.keys)}")
+    return behaviour
+
+
+def behaviour_text(behaviour: ChargerBehaviour) -> str:
+    """The start line's words for a charger that is not the default one ('' for the default)."""
+    parts = []
+    if behaviour.factory_settings:
+        parts.append("factory settings")
+    if behaviour.refuse:
+        parts.append(f"refusing {','.join(sorted(behaviour.refuse))}")
+    if behaviour.reboot_required:
+        parts.append(f"reboot required for {','.join(sorted(behaviour.reboot_required))}")
+    if behaviour.never_boot:
+        parts.append(f"never boots (TriggerMessage(BootNotification): {behaviour.boot_trigger.value})")
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SessionPlan:
@@ -136,7 +240,10 @@ class Progress:
             await asyncio.sleep(0.5 if self.tty else self.report)
 
 
-async def simulate(args: argparse.Namespace, plan: SessionPlan, out: TextIO) -> None:
+async def simulate(
+    args: argparse.Namespace, plan: SessionPlan, out: TextIO, behaviour: ChargerBehaviour | None = None
+) -> None:
+    behaviour = behaviour or ChargerBehaviour()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     runners: list[asyncio.Task[None]] = []
@@ -153,10 +260,12 @@ async def simulate(args: argparse.Namespace, plan: SessionPlan, out: TextIO) -> 
         loop.call_later(args.duration, stop.set)
     url = args.url.rstrip("/")
     ids = [f"{args.id_prefix}{number}" for number in range(1, args.charge_points + 1)]
-    stations = [Station(url, cp_id, args.connectors, plan, stop, args.password) for cp_id in ids]
+    stations = [Station(url, cp_id, args.connectors, plan, stop, args.password, behaviour) for cp_id in ids]
     print(
         f"simulate: {len(ids)} charge points x {args.connectors} connectors -> {url}/<id>, "
-        f"{plan.sessions or 'endless'} sessions each, meter values every {plan.interval:g} s; "
+        f"{plan.sessions or 'endless'} sessions each, meter values every {plan.interval:g} s"
+        + behaviour_text(behaviour)
+        + "; "
         + (f"stops after {args.duration:g} s or on Ctrl-C" if args.duration is not None else "Ctrl-C stops"),
         file=sys.stderr,
     )
@@ -174,9 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     plan = check(parser, args)
+    behaviour = charger_behaviour(parser, args)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(simulate(args, plan, sys.stdout))
+        asyncio.run(simulate(args, plan, sys.stdout, behaviour))
     return 0
 
 

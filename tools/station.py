@@ -4,16 +4,24 @@ Each connector repeats: Available → Preparing, Authorize, StartTransaction, Ch
 MeterValues every interval, StopTransaction with transactionData, Finishing → Available.
 Central-system calls are answered: SetChargingProfile / ClearChargingProfile cap the power,
 RemoteStartTransaction / RemoteStopTransaction start and stop sessions, TriggerMessage sends
-what it asks for; everything else gets the simulated charge point's defaults. A lost
-connection is re-established with back-off; a session it interrupted ends with PowerLoss.
+what it asks for; everything else gets the simulated charge point's defaults (GetConfiguration
+and ChangeConfiguration from its configuration store). A lost connection is re-established with
+back-off; a session it interrupted ends with PowerLoss.
+
+:class:`ChargerBehaviour` makes it a particular charger: ``factory_settings`` gives it a real
+charger's configuration keys (:func:`tools.configuration.factory_configuration`), and then its
+MeterValues carry the measurands ``MeterValuesSampledData`` names, every ``MeterValueSampleInterval``
+seconds (energy only until a central system changes them); ``never_boot`` connects without a
+BootNotification (``boot_trigger``: what TriggerMessage(BootNotification) then does). Without a
+``MeterValueSampleInterval`` key (the default store) it sends every measurand at each ``interval``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -23,9 +31,15 @@ from typing import Any
 from websockets.exceptions import WebSocketException
 
 from common import __version__
-from tools.chargepoint import SimulatedChargePoint
-from tools.charging import ChargingProfiles, Meter, Vehicle, sample
-from tools.ocppj import AnswerSpec, CallErrorReceived, JSONDict, utc_now
+from tools.chargepoint import BootTrigger, SimulatedChargePoint
+from tools.charging import MAX_POWER_W, PHASES, ChargingProfiles, Meter, Vehicle, sample
+from tools.configuration import (
+    FACTORY_MAX_MEASURANDS,
+    SIMULATED_MEASURANDS,
+    ConfigurationStore,
+    factory_configuration,
+)
+from tools.ocppj import DEFAULT_CONFIGURATION, AnswerSpec, CallErrorReceived, JSONDict, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +54,46 @@ class SessionPlan:
     interval: float  # seconds between meter values
     samples: int  # meter values per session
     pause: float  # idle seconds between sessions
+
+
+@dataclass(frozen=True)
+class ChargerBehaviour:
+    """What kind of charger a station is: its configuration keys, and whether it boots by itself."""
+
+    #: A real charger's keys (energy-only meter values); else the simulator's two long-standing keys.
+    factory_settings: bool = False
+    #: Connect without a BootNotification (after every connect, the first too).
+    never_boot: bool = False
+    #: What TriggerMessage(BootNotification) does.
+    boot_trigger: BootTrigger = BootTrigger.BOOT
+    #: Keys whose changes are refused (``Rejected``).
+    refuse: frozenset[str] = frozenset()
+    #: Keys whose changes answer ``RebootRequired`` (in force after the next boot or Reset).
+    reboot_required: frozenset[str] = frozenset()
+    #: Measurands the charger accepts in ``MeterValuesSampledData``; None: all it can report.
+    supported_measurands: tuple[str, ...] | None = None
+    #: ``MeterValuesSampledDataMaxLength`` of the factory settings; None: the factory default.
+    max_measurands: int | None = None
+
+    def configuration(self, connectors: int, interval: float) -> ConfigurationStore:
+        """A new store for a charger with ``connectors``; the factory's MeterValueSampleInterval is
+        ``interval`` in whole seconds (at least 1)."""
+        measurands = self.supported_measurands if self.supported_measurands is not None else SIMULATED_MEASURANDS
+        if not self.factory_settings:
+            return ConfigurationStore(
+                DEFAULT_CONFIGURATION,
+                supported_measurands=measurands,
+                refuse=self.refuse,
+                reboot_required=self.reboot_required,
+            )
+        return factory_configuration(
+            connectors,
+            meter_interval=max(1, math.ceil(interval)),
+            max_measurands=FACTORY_MAX_MEASURANDS if self.max_measurands is None else self.max_measurands,
+            supported_measurands=measurands,
+            refuse=self.refuse,
+            reboot_required=self.reboot_required,
+        )
 
 
 @dataclass
@@ -76,22 +130,47 @@ class Station:
     """One simulated charge point and its connectors, until its sessions are done or ``stop`` is set."""
 
     def __init__(
-        self, url: str, cp_id: str, connectors: int, plan: SessionPlan, stop: asyncio.Event, password: str | None
+        self,
+        url: str,
+        cp_id: str,
+        connectors: int,
+        plan: SessionPlan,
+        stop: asyncio.Event,
+        password: str | None,
+        behaviour: ChargerBehaviour | None = None,
+        configuration: ConfigurationStore | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.plan = plan
+        self.behaviour = behaviour or ChargerBehaviour()
         self.stop = stop
         self.rng = random.Random(cp_id)  # noqa: S311 - simulation, not cryptography
         self.profiles = ChargingProfiles()
         self.connectors = [self._new_connector(number) for number in range(1, connectors + 1)]
         self.state = "starting"
         self.errors = 0
-        self._tasks: set[asyncio.Task[None]] = set()
         headers = None
         if password is not None:
             token = base64.b64encode(f"{cp_id}:{password}".encode()).decode()
             headers = {"Authorization": f"Basic {token}"}
-        self.cp = SimulatedChargePoint(url, cp_id, answers=self._answers(), extra_headers=headers)
+        if configuration is None:
+            configuration = self.behaviour.configuration(connectors, plan.interval)
+        #: The charger's configuration keys (its GetConfiguration and ChangeConfiguration answers).
+        self.configuration = configuration
+        self.cp = SimulatedChargePoint(
+            url,
+            cp_id,
+            answers=self._answers(),
+            extra_headers=headers,
+            configuration=configuration,
+            boot_trigger=self.behaviour.boot_trigger,
+            boot_fields={
+                "chargePointVendor": "BEMCom",
+                "chargePointModel": "Simulator",
+                "chargePointSerialNumber": cp_id[:25],
+                "firmwareVersion": __version__,
+            },
+        )
 
     def _new_connector(self, number: int) -> ConnectorState:
         register = round(self.rng.uniform(100_000, 2_000_000), 1)
@@ -125,20 +204,16 @@ class Station:
     async def _connected_run(self) -> None:
         self.state = "connecting"
         await self.cp.connect()
-        boot = await self.cp.boot(
-            chargePointVendor="BEMCom",
-            chargePointModel="Simulator",
-            chargePointSerialNumber=self.cp_id[:25],
-            firmwareVersion=__version__,
-        )
-        if boot.get("status") != "Accepted":
-            raise ValueError(f"BootNotification answered {boot.get('status')}")
+        if not self.behaviour.never_boot:
+            boot = await self.cp.boot()
+            if boot.get("status") != "Accepted":
+                raise ValueError(f"BootNotification answered {boot.get('status')}")
         self.state = "connected"
         await self.cp.status(0, "Available")
         for connector in self.connectors:
             await self._recover(connector)
         loops = [asyncio.create_task(self._connector_loop(c), name=f"{self.cp_id}-{c.number}") for c in self.connectors]
-        keep_alive = asyncio.create_task(self._keep_alive(float(boot.get("interval") or 300), loops))
+        keep_alive = asyncio.create_task(self._keep_alive(loops))
         try:
             done, _ = await asyncio.wait([*loops, keep_alive], return_when=asyncio.FIRST_EXCEPTION)
         finally:
@@ -149,15 +224,23 @@ class Station:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
-    async def _keep_alive(self, interval: float, loops: list[asyncio.Task[None]]) -> None:
+    def heartbeat_interval(self) -> float:
+        """The BootNotification answer's interval on this connection, else ``HeartbeatInterval``, else 300 s."""
+        result = self.cp.last_boot_result if self.cp.booted else None
+        interval = result.get("interval") if result is not None else None
+        if isinstance(interval, int | float) and interval > 0:
+            return float(interval)
+        return float(self.configuration.effective_int("HeartbeatInterval") or 300)
+
+    async def _keep_alive(self, loops: list[asyncio.Task[None]]) -> None:
         """Heartbeats; notices a closed connection even while every connector is idle."""
-        next_beat = time.monotonic() + interval
+        last_beat = time.monotonic()
         while not all(loop.done() for loop in loops):
             if not self.cp.connected:
                 raise ConnectionError(f"connection closed (code {self.cp.close_code})")
-            if time.monotonic() >= next_beat:
+            if time.monotonic() >= last_beat + self.heartbeat_interval():
                 await self.cp.heartbeat()
-                next_beat = time.monotonic() + interval
+                last_beat = time.monotonic()
             await asyncio.sleep(0.2)
 
     async def _recover(self, connector: ConnectorState) -> None:
@@ -221,11 +304,36 @@ class Station:
         connector.vehicle = None
         await self._set_status(connector, "Available")
 
+    def report_interval(self) -> int | None:
+        """Seconds between MeterValues: the ``MeterValueSampleInterval`` in force (0: none), None
+        without that key (then at every step of the session)."""
+        return self.configuration.effective_int("MeterValueSampleInterval")
+
+    def sampled_values(self, connector: ConnectorState, context: str = "Sample.Periodic") -> list[JSONDict]:
+        """A MeterValues sampledValue list: the measurands ``MeterValuesSampledData`` names (in force),
+        every measurand the meter has without that key."""
+        values = connector.meter.sampled_values(connector.vehicle, context)
+        wanted = self.configuration.effective_list("MeterValuesSampledData")
+        if wanted is None:
+            return values
+        offered_w = self.profiles.limit_w(connector.number, time.time())
+        offered_w = MAX_POWER_W if offered_w is None else max(0.0, min(offered_w, MAX_POWER_W))
+        values += [
+            sample(f"{offered_w:.1f}", "Power.Offered", "W", context),
+            sample(f"{offered_w / (connector.meter.voltage * PHASES):.1f}", "Current.Offered", "A", context),
+        ]
+        return [value for value in values if value["measurand"] in wanted]
+
     async def _charge(self, connector: ConnectorState) -> str:
-        """Meter values every interval until the session's samples are sent; the stop reason."""
-        last = time.monotonic()
-        for _ in range(self.plan.samples):
-            await wait_any([self.stop, connector.stop_wake], self.plan.interval)
+        """The session's samples, one every ``interval``, each charging the vehicle; MeterValues at
+        each (or every ``report_interval()`` seconds); the stop reason."""
+        last = last_report = time.monotonic()
+        next_step = last + self.plan.interval
+        steps = 0
+        while steps < self.plan.samples:
+            every = self.report_interval()
+            wake = next_step if not every else min(next_step, last_report + every)
+            await wait_any([self.stop, connector.stop_wake], max(0.0, wake - time.monotonic()))
             if connector.stop_wake.is_set():
                 return "Remote"
             if self.stop.is_set():
@@ -235,8 +343,15 @@ class Station:
             limit = self.profiles.limit_w(connector.number, time.time())
             connector.meter.charge(connector.vehicle, now - last, limit, self.rng)
             last = now
-            values = connector.meter.sampled_values(connector.vehicle)
-            await self.cp.meter_values(connector.number, values, transaction_id=connector.transaction)
+            stepped = now >= next_step
+            if stepped:
+                steps += 1
+                next_step += self.plan.interval
+            if stepped if every is None else (every > 0 and now >= last_report + every):
+                last_report = now
+                values = self.sampled_values(connector)
+                if values:
+                    await self.cp.meter_values(connector.number, values, transaction_id=connector.transaction)
             if connector.vehicle.soc >= 100:
                 return "EVDisconnected"
         return "Local"
@@ -275,23 +390,18 @@ class Station:
 
     def trigger(self, payload: JSONDict) -> JSONDict:
         requested, number = payload.get("requestedMessage"), payload.get("connectorId")
+        if requested == "BootNotification":
+            return self.cp.answer_boot_trigger()
         chosen = [c for c in self.connectors if number in (None, c.number)]
         sends: dict[str, Callable[[], Awaitable[Any]]] = {
             "Heartbeat": self.cp.heartbeat,
             "StatusNotification": lambda: asyncio.gather(*(self.cp.status(c.number, c.status) for c in chosen)),
             "MeterValues": lambda: asyncio.gather(
-                *(self.cp.meter_values(c.number, c.meter.sampled_values(c.vehicle)) for c in chosen)
+                *(self.cp.meter_values(c.number, self.sampled_values(c, "Trigger")) for c in chosen)
             ),
         }
         send = sends.get(str(requested))
         if send is None or not chosen:
             return {"status": "Rejected" if send is not None else "NotImplemented"}
-        task = asyncio.create_task(self._after_answer(send), name=f"{self.cp_id}-trigger")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.cp.after_answer(send)  # once the answer to TriggerMessage has left
         return {"status": "Accepted"}
-
-    async def _after_answer(self, send: Callable[[], Awaitable[Any]]) -> None:
-        await asyncio.sleep(0.05)  # let the answer to TriggerMessage leave first
-        with contextlib.suppress(*CONNECTION_ERRORS):
-            await send()

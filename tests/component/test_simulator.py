@@ -14,7 +14,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.support.chargepoint import NO_ANSWER, AnswerSpec, CallErrorReceived, SimulatedChargePoint
+from tests.support.chargepoint import (
+    NO_ANSWER,
+    AnswerSpec,
+    BootTrigger,
+    CallErrorReceived,
+    SimulatedChargePoint,
+    factory_configuration,
+)
+from tools.station import ChargerBehaviour, SessionPlan, Station
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -334,3 +342,237 @@ def test_timeout_one_call_at_a_time_and_late_reply() -> None:
 
     asyncio.run(main())
     assert overlaps == []
+
+
+# --------------------------------------------------------------------------- configuration, boots
+
+WANTED = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+
+
+class Recorder:
+    """A central system for one connection: answers the charge point's CALLs, sends its own, keeps every frame."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[Any]] = []  # every frame the charge point sent, in order
+        self.ws: ServerConnection | None = None
+        self.connected = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._replies: dict[str, asyncio.Future[list[Any]]] = {}
+        self._sent = 0
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(frame[2], frame[3]) for frame in self.frames if frame[0] == 2]
+
+    @staticmethod
+    def reply(action: str) -> dict[str, Any]:
+        if action in ("Authorize", "StartTransaction"):
+            return {**reply_for(action), "idTagInfo": {"status": "Accepted"}}
+        return reply_for(action)
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.connected.set()
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                frame = json.loads(message)
+                self.frames.append(frame)
+                if frame[0] == 2:
+                    await ws.send(json.dumps([3, frame[1], self.reply(frame[2])]))
+                elif frame[1] in self._replies:
+                    self._replies.pop(frame[1]).set_result(frame)
+                self._changed.set()
+                self._changed = asyncio.Event()
+
+    async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
+        """Send a CALL; the charge point's reply frame."""
+        async with asyncio.timeout(5):
+            await self.connected.wait()
+        assert self.ws is not None
+        self._sent += 1
+        uid = f"cs{self._sent}"
+        reply: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._replies[uid] = reply
+        await self.ws.send(json.dumps([2, uid, action, payload]))
+        async with asyncio.timeout(5):
+            return await reply
+
+    async def status_of(self, action: str, payload: dict[str, Any]) -> Any:
+        reply = await self.call(action, payload)
+        assert reply[0] == 3, reply
+        return reply[2].get("status")
+
+    async def wait_for(self, action: str, wait: float = 10, count: int = 1) -> list[dict[str, Any]]:
+        """The first ``count`` payloads of ``action`` the charge point sent, once they have arrived."""
+        found: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            found[:] = [payload for name, payload in self.calls if name == action]
+            return len(found) >= count
+
+        await self.wait_until(enough, wait)
+        return found[:count]
+
+    async def wait_until(self, condition: Callable[[], bool], wait: float = 10) -> None:
+        """Until ``condition()`` holds, checked after each frame from the charge point."""
+        async with asyncio.timeout(wait):
+            while not condition():
+                await self._changed.wait()
+
+
+def test_configuration_over_the_wire_refusals_reboot_required_and_reset() -> None:
+    recorder = Recorder()
+    store = factory_configuration(2, refuse={"ClockAlignedDataInterval"}, reboot_required={"MeterValueSampleInterval"})
+
+    async def main() -> None:
+        async with (
+            central_system(recorder.handler) as (_, url),
+            SimulatedChargePoint(url, "CP_CONF", configuration=store) as cp,
+        ):
+            every = await recorder.call("GetConfiguration", {})
+            assert every[2] == {"configurationKey": store.entries(), "unknownKey": []}
+            assert {"key": "NumberOfConnectors", "readonly": True, "value": "2"} in every[2]["configurationKey"]
+            change = "ChangeConfiguration"
+            assert await recorder.status_of(change, {"key": "MeterValuesSampledData", "value": WANTED}) == "Accepted"
+            assert await recorder.status_of(change, {"key": "MeterValueSampleInterval", "value": "15"}) == (
+                "RebootRequired"
+            )
+            assert await recorder.status_of(change, {"key": "ClockAlignedDataInterval", "value": "900"}) == "Rejected"
+            assert await recorder.status_of(change, {"key": "NumberOfConnectors", "value": "3"}) == "Rejected"
+            assert await recorder.status_of(change, {"key": "FreeVend", "value": "true"}) == "NotSupported"
+            bad = await recorder.call(change, {"key": "HeartbeatInterval", "value": 60})
+            assert bad[0] == 4 and bad[2] == "TypeConstraintViolation"
+            asked = await recorder.call(
+                "GetConfiguration", {"key": ["MeterValueSampleInterval", "MeterValuesSampledData"]}
+            )
+            assert asked[2]["configurationKey"] == [
+                {"key": "MeterValueSampleInterval", "readonly": False, "value": "15"},  # reported at once
+                {"key": "MeterValuesSampledData", "readonly": False, "value": WANTED},
+            ]
+            assert cp.configuration.effective("MeterValueSampleInterval") == "60"  # in force after a reboot
+            assert await recorder.status_of("Reset", {"type": "Soft"}) == "Accepted"
+            assert cp.configuration.effective("MeterValueSampleInterval") == "15" and store.pending == {}
+            assert [action for action, _ in cp.received_calls].count(change) == 6
+
+    asyncio.run(main())
+    assert store.change_requests == {
+        "MeterValuesSampledData": 1,
+        "MeterValueSampleInterval": 1,
+        "ClockAlignedDataInterval": 1,
+        "NumberOfConnectors": 1,
+        "FreeVend": 1,
+    }
+
+
+def test_a_charge_point_that_never_boots_boots_when_asked_which_is_no_reboot() -> None:
+    recorder = Recorder()
+    store = factory_configuration(reboot_required={"HeartbeatInterval"})
+    fields = {"chargePointVendor": "ACME", "chargePointModel": "Wallbox 9"}
+
+    async def main() -> None:
+        async with (
+            central_system(recorder.handler) as (_, url),
+            SimulatedChargePoint(url, "CP_SHY", configuration=store, boot_fields=fields) as cp,
+        ):
+            change = {"key": "HeartbeatInterval", "value": "60"}
+            assert await recorder.status_of("ChangeConfiguration", change) == "RebootRequired"
+            assert (recorder.calls, cp.booted) == ([], False)  # connected, and no BootNotification of its own
+            trigger = await recorder.call("TriggerMessage", {"requestedMessage": "BootNotification"})
+            assert trigger[2] == {"status": "Accepted"}
+            [boot] = await recorder.wait_for("BootNotification")
+            assert boot == fields
+            # The BootNotification follows the answer to the TriggerMessage.
+            assert recorder.frames.index(trigger) < next(i for i, f in enumerate(recorder.frames) if f[0] == 2)
+            await cp.heartbeat()  # one CALL at a time: this one goes once the BootNotification is answered
+            assert cp.booted and cp.last_boot_result == reply_for("BootNotification")
+            assert store.pending == {"HeartbeatInterval": "60"}  # a triggered BootNotification is no reboot
+            again = await recorder.status_of("TriggerMessage", {"requestedMessage": "BootNotification"})
+            assert again == "Rejected"  # once booted (the errata sheet's recommendation)
+            await cp.boot()  # booting by itself is a reboot
+            assert store.pending == {} and store.effective("HeartbeatInterval") == "60"
+            assert [name for name, _ in recorder.calls] == ["BootNotification", "Heartbeat", "BootNotification"]
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("trigger", "status"), [("reject", "Rejected"), ("ignore", "Accepted"), ("not-implemented", "NotImplemented")]
+)
+def test_a_charge_point_that_never_boots_at_all(trigger: str, status: str) -> None:
+    recorder = Recorder()
+
+    async def main() -> None:
+        async with (
+            central_system(recorder.handler) as (_, url),
+            SimulatedChargePoint(url, "CP_NEVER", boot_trigger=trigger) as cp,
+        ):
+            assert await recorder.status_of("TriggerMessage", {"requestedMessage": "BootNotification"}) == status
+            with pytest.raises(TimeoutError):
+                await recorder.wait_for("BootNotification", wait=0.3)  # and none follows
+            assert cp.connected and not cp.booted
+
+    asyncio.run(main())
+
+
+def test_a_station_with_factory_settings_reports_what_its_configuration_names() -> None:
+    recorder = Recorder()
+    stop = asyncio.Event()
+    plan = SessionPlan(sessions=0, interval=0.05, samples=100_000, pause=0.01)
+
+    def measurands(payload: dict[str, Any]) -> set[str]:
+        return {value["measurand"] for value in payload["meterValue"][0]["sampledValue"]}
+
+    async def main() -> None:
+        async with central_system(recorder.handler) as (_, url):
+            station = Station(url, "CP_FACTORY", 1, plan, stop, None, ChargerBehaviour(factory_settings=True))
+            running = asyncio.create_task(station.run())
+            try:
+                [first] = await recorder.wait_for("MeterValues")
+                assert measurands(first) == {"Energy.Active.Import.Register"}  # every second (1 s: the factory's)
+                change = {"key": "MeterValuesSampledData", "value": WANTED}
+                assert await recorder.status_of("ChangeConfiguration", change) == "Accepted"
+                seen = len(recorder.calls)
+
+                def reported() -> bool:
+                    return any(
+                        name == "MeterValues" and measurands(payload) == set(WANTED.split(","))
+                        for name, payload in recorder.calls[seen:]
+                    )
+
+                await recorder.wait_until(reported)
+            finally:
+                stop.set()
+                async with asyncio.timeout(10):
+                    await running
+        [boot] = await recorder.wait_for("BootNotification")
+        assert boot["chargePointModel"] == "Simulator" and boot["chargePointSerialNumber"] == "CP_FACTORY"
+        [stopped] = await recorder.wait_for("StopTransaction")
+        assert stopped["reason"] == "Local"
+
+    asyncio.run(main())
+
+
+def test_a_station_that_never_boots_connects_and_charges_and_boots_when_asked() -> None:
+    recorder = Recorder()
+    stop = asyncio.Event()
+    plan = SessionPlan(sessions=0, interval=0.05, samples=100_000, pause=0.01)
+    behaviour = ChargerBehaviour(never_boot=True, boot_trigger=BootTrigger.BOOT)
+
+    async def main() -> None:
+        async with central_system(recorder.handler) as (_, url):
+            station = Station(url, "CP_NOBOOT", 1, plan, stop, None, behaviour)
+            running = asyncio.create_task(station.run())
+            try:
+                await recorder.wait_for("MeterValues")  # charging without having booted
+                assert "BootNotification" not in [name for name, _ in recorder.calls]
+                assert (station.state, station.cp.booted) == ("connected", False)
+                trigger = {"requestedMessage": "BootNotification"}
+                assert await recorder.status_of("TriggerMessage", trigger) == "Accepted"
+                [boot] = await recorder.wait_for("BootNotification")
+                assert boot["chargePointVendor"] == "BEMCom" and boot["chargePointModel"] == "Simulator"
+            finally:
+                stop.set()
+                async with asyncio.timeout(10):
+                    await running
+
+    asyncio.run(main())

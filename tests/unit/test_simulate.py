@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 
 from tools import simulate
+from tools.chargepoint import BootTrigger
 from tools.charging import MAX_POWER_W, ChargingProfiles, Meter, Vehicle, parse_time
-from tools.station import SessionPlan, Station
+from tools.station import ChargerBehaviour, ConnectorState, SessionPlan, Station
 
 NOW = 1_800_000_000.0
 PLAN = SessionPlan(sessions=1, interval=0.1, samples=3, pause=0.1)
@@ -176,3 +178,148 @@ def test_by_default_it_runs_until_stopped() -> None:
     assert "until Ctrl-C" in parser.format_help()
     timed = parser.parse_args(["ws://x", "--duration", "2.5", "--sessions", "2"])
     assert timed.duration == 2.5 and simulate.check(parser, timed).sessions == 2
+
+
+# --------------------------------------------------------------------------- the charger's configuration
+
+ALL_FIVE = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+
+
+def charging(station: Station) -> ConnectorState:
+    connector = station.connectors[0]
+    connector.vehicle, connector.transaction = Vehicle(soc=42), 7
+    connector.meter.charge(connector.vehicle, 60, None, random.Random(3))
+    return connector
+
+
+def measurands(values: list[dict[str, object]]) -> list[object]:
+    return sorted({value["measurand"] for value in values}, key=str)
+
+
+def test_by_default_a_station_reports_every_measurand_at_each_step() -> None:
+    async def scenario() -> None:
+        station = Station("ws://h", "CP_1", 1, PLAN, asyncio.Event(), None)
+        assert station.configuration.keys == ["ChargingScheduleAllowedChargingRateUnit", "HeartbeatInterval"]
+        assert station.cp.configuration is station.configuration
+        assert station.report_interval() is None  # no MeterValueSampleInterval: at every step
+        connector = charging(station)
+        assert station.sampled_values(connector) == connector.meter.sampled_values(connector.vehicle)
+        assert station.heartbeat_interval() == 300
+        assert station.cp.boot_fields["chargePointModel"] == "Simulator"
+        assert station.cp.boot_fields["chargePointSerialNumber"] == "CP_1"
+
+    asyncio.run(scenario())
+
+
+def test_a_factory_charger_reports_energy_until_its_configuration_changes() -> None:
+    async def scenario() -> None:
+        behaviour = ChargerBehaviour(factory_settings=True, reboot_required=frozenset({"MeterValueSampleInterval"}))
+        station = Station("ws://h", "CP_F", 2, PLAN, asyncio.Event(), None, behaviour)
+        store = station.configuration
+        assert store.value("NumberOfConnectors") == "2"
+        assert station.report_interval() == 1  # the factory interval: --interval in whole seconds, at least 1
+        connector = charging(station)
+        [energy] = station.sampled_values(connector)
+        assert energy["measurand"] == "Energy.Active.Import.Register" and energy["unit"] == "Wh"
+        assert store.change_configuration("MeterValuesSampledData", ALL_FIVE + ",Power.Offered") == "Accepted"
+        values = station.sampled_values(connector)
+        assert measurands(values) == sorted([*ALL_FIVE.split(","), "Power.Offered"])
+        assert len([v for v in values if v["measurand"] == "Voltage"]) == 3  # per phase
+        assert [v["value"] for v in values if v["measurand"] == "Power.Offered"] == [f"{MAX_POWER_W:.1f}"]
+        station.profiles.set(profile(1, 1, 3680), time.time())
+        assert [v["value"] for v in station.sampled_values(connector) if v["measurand"] == "Power.Offered"] == [
+            "3680.0"
+        ]
+        assert store.change_configuration("MeterValuesSampledData", "Current.Offered") == "Accepted"
+        [offered] = station.sampled_values(connector, "Trigger")
+        assert offered["unit"] == "A" and offered["context"] == "Trigger"
+        assert float(str(offered["value"])) == pytest.approx(3680 / (3 * connector.meter.voltage), abs=0.1)
+        assert store.change_configuration("MeterValueSampleInterval", "15") == "RebootRequired"
+        assert station.report_interval() == 1
+        store.reboot()
+        assert station.report_interval() == 15
+        assert store.change_configuration("MeterValuesSampledData", "") == "Accepted"
+        assert station.sampled_values(connector) == []
+
+    asyncio.run(scenario())
+
+
+def test_the_heartbeat_interval_comes_from_the_boot_or_the_store() -> None:
+    async def scenario() -> None:
+        station = Station("ws://h", "CP_H", 1, PLAN, asyncio.Event(), None, ChargerBehaviour(factory_settings=True))
+        station.configuration.change_configuration("HeartbeatInterval", "120")
+        assert station.heartbeat_interval() == 120
+        station.cp.last_boot_result = {"status": "Accepted", "interval": 30, "currentTime": "x"}
+        assert station.heartbeat_interval() == 120  # not booted on this connection
+        station.cp.booted = True
+        assert station.heartbeat_interval() == 30
+
+    asyncio.run(scenario())
+
+
+def test_a_station_that_never_boots_answers_the_boot_trigger_as_told() -> None:
+    async def scenario() -> None:
+        behaviour = ChargerBehaviour(never_boot=True, boot_trigger=BootTrigger.REJECT)
+        station = Station("ws://h", "CP_N", 1, PLAN, asyncio.Event(), None, behaviour)
+        assert station.cp.boot_trigger is BootTrigger.REJECT
+        assert station.trigger({"requestedMessage": "BootNotification"}) == {"status": "Rejected"}
+
+    asyncio.run(scenario())
+
+
+def parse(*argv: str) -> ChargerBehaviour:
+    parser = simulate.build_parser()
+    args = parser.parse_args(["ws://x", *argv])
+    simulate.check(parser, args)
+    return simulate.charger_behaviour(parser, args)
+
+
+def test_charger_flags() -> None:
+    assert parse() == ChargerBehaviour()
+    assert simulate.behaviour_text(ChargerBehaviour()) == ""
+    behaviour = parse(
+        "--factory-settings",
+        *["--refuse", "MeterValueSampleInterval,ClockAlignedDataInterval", "--refuse", "HeartbeatInterval"],
+        *["--reboot-required", "MeterValuesSampledData", "--supported-measurands", "Energy.Active.Import.Register,SoC"],
+        *["--max-measurands", "2", "--never-boot", "--boot-trigger", "ignore"],
+    )
+    assert behaviour == ChargerBehaviour(
+        factory_settings=True,
+        never_boot=True,
+        boot_trigger=BootTrigger.IGNORE,
+        refuse=frozenset({"MeterValueSampleInterval", "ClockAlignedDataInterval", "HeartbeatInterval"}),
+        reboot_required=frozenset({"MeterValuesSampledData"}),
+        supported_measurands=("Energy.Active.Import.Register", "SoC"),
+        max_measurands=2,
+    )
+    store = behaviour.configuration(1, 5)
+    assert store.value("MeterValuesSampledDataMaxLength") == "2" and store.value("MeterValueSampleInterval") == "5"
+    assert store.change_configuration("MeterValuesSampledData", "Power.Active.Import") == "Rejected"
+    assert store.change_configuration("MeterValuesSampledData", "SoC") == "RebootRequired"
+    assert store.change_configuration("HeartbeatInterval", "60") == "Rejected"
+    text = simulate.behaviour_text(behaviour)
+    assert "factory settings" in text and "never boots (TriggerMessage(BootNotification): ignore)" in text
+    # Refusals work with the default keys too.
+    default_keys = parse("--refuse", "heartbeatinterval").configuration(1, 5)
+    assert default_keys.change_configuration("HeartbeatInterval", "60") == "Rejected"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--refuse", "NoSuchKey"], "--refuse: no configuration key NoSuchKey"),
+        (["--factory-settings", "--reboot-required", "Nope"], "--reboot-required: no configuration key Nope"),
+        (["--refuse", "MeterValueSampleInterval"], "no configuration key MeterValueSampleInterval"),  # not by default
+        (["--factory-settings", "--supported-measurands", "Frequency"], "--supported-measurands: Frequency"),
+        (["--factory-settings", "--supported-measurands", ","], "--supported-measurands: empty"),
+        (["--supported-measurands", "SoC"], "need --factory-settings"),
+        (["--max-measurands", "3"], "need --factory-settings"),
+        (["--factory-settings", "--max-measurands", "0"], "--max-measurands must be at least 1"),
+        (["--boot-trigger", "sometimes"], "invalid choice: 'sometimes'"),
+    ],
+)
+def test_bad_charger_flags_exit_with_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        simulate.main(["ws://x", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
