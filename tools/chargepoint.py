@@ -286,7 +286,22 @@ class SimulatedChargePoint(ChargePointMessages):
         self.last_boot_result = result
         if result.get("status") == "Accepted":
             self.booted = True
+            self._notify()
         return result
+
+    async def wait_until_booted(self, timeout: float = 5) -> JSONDict:  # noqa: ASYNC109
+        """Until a BootNotification was answered Accepted on this connection (one that TriggerMessage
+        asked for, too); its answer. Raises TimeoutError, or ConnectionError once disconnected."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.booted:
+                    if not self.connected:
+                        raise ConnectionError(f"{self.cp_id}: connection closed before a BootNotification was accepted")
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"{self.cp_id}: not booted within {timeout} s") from None
+        assert self.last_boot_result is not None  # noqa: S101 - set together with booted
+        return self.last_boot_result
 
     async def send_raw(self, text: str) -> None:
         """Send any text frame as is (for hostile-input tests)."""

@@ -263,7 +263,12 @@ async def simulate(
     stations = [Station(url, cp_id, args.connectors, plan, stop, args.password, behaviour) for cp_id in ids]
     print(
         f"simulate: {len(ids)} charge points x {args.connectors} connectors -> {url}/<id>, "
-        f"{plan.sessions or 'endless'} sessions each, meter values every {plan.interval:g} s"
+        f"{plan.sessions or 'endless'} sessions each, meter values every "
+        + (
+            f"{behaviour.configuration(1, plan.interval).value('MeterValueSampleInterval')} s until configured"
+            if behaviour.factory_settings
+            else f"{plan.interval:g} s"
+        )
         + behaviour_text(behaviour)
         + "; "
         + (f"stops after {args.duration:g} s or on Ctrl-C" if args.duration is not None else "Ctrl-C stops"),

@@ -483,14 +483,14 @@ def test_a_charge_point_that_never_boots_boots_when_asked_which_is_no_reboot() -
             assert boot == fields
             # The BootNotification follows the answer to the TriggerMessage.
             assert recorder.frames.index(trigger) < next(i for i, f in enumerate(recorder.frames) if f[0] == 2)
-            await cp.heartbeat()  # one CALL at a time: this one goes once the BootNotification is answered
+            assert await cp.wait_until_booted() == reply_for("BootNotification")
             assert cp.booted and cp.last_boot_result == reply_for("BootNotification")
             assert store.pending == {"HeartbeatInterval": "60"}  # a triggered BootNotification is no reboot
             again = await recorder.status_of("TriggerMessage", {"requestedMessage": "BootNotification"})
             assert again == "Rejected"  # once booted (the errata sheet's recommendation)
             await cp.boot()  # booting by itself is a reboot
             assert store.pending == {} and store.effective("HeartbeatInterval") == "60"
-            assert [name for name, _ in recorder.calls] == ["BootNotification", "Heartbeat", "BootNotification"]
+            assert [name for name, _ in recorder.calls] == ["BootNotification", "BootNotification"]
 
     asyncio.run(main())
 
@@ -510,6 +510,11 @@ def test_a_charge_point_that_never_boots_at_all(trigger: str, status: str) -> No
             with pytest.raises(TimeoutError):
                 await recorder.wait_for("BootNotification", wait=0.3)  # and none follows
             assert cp.connected and not cp.booted
+            with pytest.raises(TimeoutError, match=r"CP_NEVER: not booted within 0\.05 s"):
+                await cp.wait_until_booted(timeout=0.05)
+            await cp.close()
+            with pytest.raises(ConnectionError):
+                await cp.wait_until_booted()
 
     asyncio.run(main())
 
@@ -561,15 +566,19 @@ def test_a_station_that_never_boots_connects_and_charges_and_boots_when_asked() 
     async def main() -> None:
         async with central_system(recorder.handler) as (_, url):
             station = Station(url, "CP_NOBOOT", 1, plan, stop, None, behaviour)
+            station.configuration.set("HeartbeatInterval", "120")
             running = asyncio.create_task(station.run())
             try:
                 await recorder.wait_for("MeterValues")  # charging without having booted
                 assert "BootNotification" not in [name for name, _ in recorder.calls]
                 assert (station.state, station.cp.booted) == ("connected", False)
+                assert station.heartbeat_interval() == 120  # HeartbeatInterval until a BootNotification is answered
                 trigger = {"requestedMessage": "BootNotification"}
                 assert await recorder.status_of("TriggerMessage", trigger) == "Accepted"
                 [boot] = await recorder.wait_for("BootNotification")
                 assert boot["chargePointVendor"] == "BEMCom" and boot["chargePointModel"] == "Simulator"
+                await station.cp.wait_until_booted()
+                assert station.heartbeat_interval() == 300  # the answer's interval
             finally:
                 stop.set()
                 async with asyncio.timeout(10):
