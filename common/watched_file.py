@@ -128,11 +128,13 @@ class WatchedFile(Generic[T]):
         self._signature = None
 
     async def watch(self, interval: float, on_change: Callable[[T], None]) -> None:
-        """Check every ``interval`` seconds until cancelled; hand each new good version to
-        ``on_change`` (an exception there is logged and watching goes on)."""
+        """Check every ``interval`` seconds until cancelled, in a worker thread (a big file takes
+        a while to parse; the event loop keeps answering); hand each new good version to
+        ``on_change`` in the loop (an exception there is logged and watching goes on). Nothing
+        else may call :meth:`check` meanwhile."""
         while True:
             await asyncio.sleep(interval)
-            if self.check():
+            if await asyncio.to_thread(self.check):
                 try:
                     on_change(self.current)
                 except Exception:

@@ -202,11 +202,10 @@ def parse_profiles(text: str, origin: str, *, require_source: bool = False) -> C
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise _syntax_error(error, text, origin) from None
-    lines = TomlLines(text)
-    problems: list[tuple[int, str, str]] = []
+    problems: list[tuple[_Path, str]] = []
 
     def report(path: _Path, problem: str) -> None:
-        problems.append((lines.of(path), _dotted(path), problem))
+        problems.append((path, problem))
 
     defaults = ChargerProfile()
     models: list[ModelRule] = []
@@ -215,9 +214,8 @@ def parse_profiles(text: str, origin: str, *, require_source: bool = False) -> C
         if key == "defaults" and isinstance(value, dict):
             defaults = _profile(value, ("defaults",), report)
         elif key == "models" and isinstance(value, list):
-            for index, entry in enumerate(value):
+            for index, (entry, line) in enumerate(zip(value, _model_lines(text, len(value)), strict=True)):
                 if isinstance(entry, dict):
-                    line = lines.of(("models", index))
                     models.append(_model_rule(entry, index, report, require_source, origin, line))
                 else:
                     report(("models", index), f"must be a [[models]] table, not {_show(entry)}")
@@ -236,11 +234,20 @@ def parse_profiles(text: str, origin: str, *, require_source: bool = False) -> C
         _check_currents(defaults.merged(rule.profile), rule.profile, ("models", index), report)
     for cp_id, profile in charge_points.items():
         _check_currents(defaults.merged(profile), profile, ("charge_points", cp_id), report)
-    if problems:
-        problems.sort(key=lambda problem: problem[0])
-        line, dotted, problem = problems[0]
-        raise ProfileError(origin, line, dotted, problem, more=len(problems) - 1)
+    if problems:  # located only now: finding the lines costs more than parsing
+        lines = TomlLines(text)
+        path, problem = min(problems, key=lambda found: lines.of(found[0]))
+        raise ProfileError(origin, lines.of(path), _dotted(path), problem, more=len(problems) - 1)
     return ChargerProfiles(defaults, tuple(models), MappingProxyType(charge_points))
+
+
+_MODELS_HEADER: Final = re.compile(r"\s*\[\[\s*models\s*\]\]\s*(#.*)?")
+
+
+def _model_lines(text: str, count: int) -> list[int]:
+    """The line of each ``[[models]]`` header: the usual spelling found quickly, else located."""
+    found = [number for number, line in enumerate(text.splitlines(), 1) if _MODELS_HEADER.fullmatch(line)]
+    return found if len(found) == count else [TomlLines(text).of(("models", index)) for index in range(count)]
 
 
 _TABLES: Final = {
