@@ -45,6 +45,7 @@ class GatewayCommands:
                     "last_message": session.last_message,
                     "connectors": {str(c): status for c, status in sorted(session.connectors.items())},
                     "boot": session.boot,
+                    "capabilities": session.capabilities,
                 }
                 for cp_id, session in sorted(self._registry.sessions.items())
             ],

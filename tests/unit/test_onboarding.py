@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -169,7 +169,7 @@ class Site:
         return [payload for kind, payload, _ in self.bus.events if kind == ONBOARDED]
 
 
-def run(scenario: Callable[[Store], Awaitable[None]]) -> None:
+def run(scenario: Callable[[Store], Coroutine[Any, Any, None]]) -> None:
     store = Store(":memory:")
     try:
         asyncio.run(scenario(store))
