@@ -60,6 +60,8 @@ class BusPublisher:
         self._journal_raw_frames = journal_raw_frames
         self._session_count = session_count
         self._main_thread = threading.get_ident()
+        #: The event loop, once serving: log records of other threads are handed to it.
+        self._loop: asyncio.AbstractEventLoop | None = None
         # A plain (not asyncio) socket: sends never block (NOBLOCK), and the asyncio wrapper
         # costs more than the send itself. XPUB: a PUB socket that also tells which prefixes
         # its subscribers want (see read_subscriptions).
@@ -137,8 +139,15 @@ class BusPublisher:
         self._publish_sequenced(RawFrame(self.run, seq, cp, direction, now_ms(), frame), journal)
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
-        """Log records for BEMCom (via the bridge); zmq sockets belong to one thread."""
-        if threading.get_ident() == self._main_thread and not self.socket.closed:
+        """Log records for BEMCom (via the bridge); zmq sockets belong to one thread, so a record
+        of another thread (e.g. a file parsed in a worker) is sent from the event loop."""
+        if threading.get_ident() != self._main_thread:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self.publish_log, ts, level, msg, emitter)
+            return
+        if not self.socket.closed:
             entry = LogEntry("gateway", ts, level, msg, emitter)
             self.send_packed(entry.topic, pack(to_dict(entry)))
 
@@ -175,6 +184,7 @@ class BusPublisher:
 
     async def heartbeat(self, interval: float) -> None:
         """``gateway.alive`` every ``interval`` seconds; a new tap gets raw frames within one."""
+        self._loop = asyncio.get_running_loop()
         while True:
             self.read_subscriptions()
             self.publish_alive()

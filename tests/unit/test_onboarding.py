@@ -388,3 +388,19 @@ def test_a_background_call_lets_every_command_waiting_go_first() -> None:
         assert ours[:3] == ["ClearCache", "Reset", "GetConfiguration"]
 
     run(scenario)
+
+
+def test_within_the_maximum_length_a_refused_measurand_makes_room_for_the_next_one() -> None:
+    async def scenario(store: Store) -> None:
+        configuration = {**FACTORY, "MeterValuesSampledDataMaxLength": "3"}
+        charger = ScriptedCharger(configuration, supported=set(WANTED) - {"Current.Import"})
+        async with Site(store, charger) as site:
+            site.boot()
+            [outcome] = await site.outcome()
+        assert (
+            charger.configuration["MeterValuesSampledData"]
+            == "Energy.Active.Import.Register,Power.Active.Import,Voltage"
+        )
+        assert outcome["status"].startswith("partial: MeterValuesSampledData")
+
+    run(scenario)

@@ -124,27 +124,28 @@ async def _measurands(
     max_length: int | None,
     result: PassResult,
 ) -> None:
+    """``MeterValuesSampledData``: the wanted measurands (as many as the charge point takes, the
+    first ones first); if it refuses them, the largest part it accepts, adding them one by one."""
     want = list(wanted.measurands)
-    if max_length is not None and 0 < max_length < len(want):
-        result.refused.append(f"{MEASURANDS_KEY} takes at most {max_length}: without {', '.join(want[max_length:])}")
-        want = want[:max_length]
-    current = set(csv(values.get(MEASURANDS_KEY, "")))
+    limit = max_length if max_length is not None and 0 < max_length < len(want) else len(want)
     wanted_text = ",".join(want)
-    if current == set(want):
-        caller.memory.remember_configured(caller.cp, MEASURANDS_KEY, wanted_text, wanted_text)
+    current = set(csv(values.get(MEASURANDS_KEY, "")))
+    if current == set(want[:limit]):
+        caller.memory.remember_configured(caller.cp, MEASURANDS_KEY, wanted_text, ",".join(want[:limit]))
+        _report_missing(want, want[:limit], limit, result)
         return
     before = caller.memory.configured(caller.cp, MEASURANDS_KEY)
     if before is not None and before[0] == wanted_text and set(csv(before[1])) == current:
         # As good as this charge point takes it: it refused the rest before.
-        missing = [item for item in want if item not in current]
-        result.refused.append(f"{MEASURANDS_KEY} without {', '.join(missing)} (refused before)")
+        _report_missing(want, [item for item in want if item in current], limit, result, " before")
         return
     if MEASURANDS_KEY in readonly:
         result.refused.append(f"{MEASURANDS_KEY} is read-only")
         return
-    status = await _change(caller, MEASURANDS_KEY, wanted_text, result)
+    status = await _change(caller, MEASURANDS_KEY, ",".join(want[:limit]), result)
     if status in ("Accepted", "RebootRequired"):
-        caller.memory.remember_configured(caller.cp, MEASURANDS_KEY, wanted_text, wanted_text)
+        caller.memory.remember_configured(caller.cp, MEASURANDS_KEY, wanted_text, ",".join(want[:limit]))
+        _report_missing(want, want[:limit], limit, result)
         return
     if status != "Rejected":  # NotSupported, a CallError, no answer: adding one by one would not help
         result.refused.append(f"{MEASURANDS_KEY} {status}")
@@ -152,13 +153,25 @@ async def _measurands(
     accepted: list[str] = []
     certain = True  # every trial answered Accepted, RebootRequired or Rejected
     for measurand in want:
+        if len(accepted) == limit:
+            break
         trial = [*accepted, measurand]
         status = await _change(caller, MEASURANDS_KEY, ",".join(trial), result)
         if status in ("Accepted", "RebootRequired"):
             accepted = trial
         certain = certain and status in ("Accepted", "RebootRequired", "Rejected")
-    missing = [item for item in want if item not in accepted]
     if certain:  # else the next pass tries again
         achieved = ",".join(accepted) if accepted else values.get(MEASURANDS_KEY, "")
         caller.memory.remember_configured(caller.cp, MEASURANDS_KEY, wanted_text, achieved)
-    result.refused.append(f"{MEASURANDS_KEY} without {', '.join(missing)} (refused)")
+    _report_missing(want, accepted, limit, result)
+
+
+def _report_missing(want: list[str], got: list[str], limit: int, result: PassResult, when: str = "") -> None:
+    """What of the wanted measurands the charge point does not report, and why."""
+    missing = [item for item in want if item not in got]
+    if not missing:
+        return
+    if len(got) >= limit:  # full: the rest did not fit
+        result.refused.append(f"{MEASURANDS_KEY} takes at most {limit}: without {', '.join(missing)}")
+    else:
+        result.refused.append(f"{MEASURANDS_KEY} without {', '.join(missing)} (refused{when})")
