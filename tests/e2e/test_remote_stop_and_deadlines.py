@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bench.harness import Broker, Connector, Observer, wait_until
-from tests.e2e.test_actuators import Bemcom, in_thread
+from tests.e2e.test_actuators import in_thread
+from tests.support.bemcom import Bemcom
 from tests.support.chargepoint import NO_ANSWER, AnswerSpec, JSONDict, SimulatedChargePoint
 
 pytestmark = pytest.mark.e2e
