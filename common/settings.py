@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.endpoints import DEFAULT_COMMANDS_ENDPOINT, DEFAULT_EVENTS_ENDPOINT, EndpointError, resolve_endpoint
-from common.security import parse_htpasswd, server_tls_context
+from common.security import parse_charge_point_ids, parse_htpasswd, server_tls_context
 
 #: The measurands of OCPP 1.6 (section 7.31); 2.0.1 has the same names.
 MEASURANDS = frozenset(
@@ -174,14 +174,44 @@ class _Reader:
             return None
 
     def charge_point_ids(self, name: str) -> frozenset[str] | None:
+        """Comma-separated ids, or (a value with a ``/``) a file of one id per line: its ids."""
         value = self.raw(name)
         if value is None:
             return None
+        if "/" in value:
+            return self._charge_point_ids_file(name, value)
         ids = frozenset(part.strip() for part in value.split(",") if part.strip())
         if not ids:
             self.problems.append(f"{name}={value!r} is invalid: expected comma-separated ids")
             return None
         return ids
+
+    def _charge_point_ids_file(self, name: str, value: str) -> frozenset[str] | None:
+        try:
+            return parse_charge_point_ids(Path(value).read_bytes())
+        except OSError as error:
+            self.problems.append(f"{name}={value!r} is invalid: expected a readable file ({error.strerror or error})")
+        except ValueError as error:
+            self.problems.append(f"{name}={value!r} is invalid: {error}")
+        return None
+
+    def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
+        """One of ``choices``, in any case (the value as ``choices`` spells it)."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        found = next((choice for choice in choices if choice.lower() == value.lower()), None)
+        if found is None:
+            self.problems.append(f"{name}={value!r} is invalid: expected {' or '.join(choices)}")
+            return default
+        return found
+
+    def switch(self, name: str) -> bool:
+        """On unless exactly FALSE (TRUE or unset: on); anything else is a problem."""
+        value = self.raw(name)
+        if value not in (None, "TRUE", "FALSE"):
+            self.problems.append(f"{name}={value!r} is invalid: expected TRUE or FALSE")
+        return value != "FALSE"
 
     def measurands(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """A comma-separated list of OCPP measurands, in order of preference, without repeats."""
@@ -296,6 +326,23 @@ class OnboardingSettings:
     calls_per_second: float = 200.0
 
 
+#: OCPP_AUTHORIZE's values.
+AUTHORIZE_ALL = "all"
+AUTHORIZE_LISTED = "listed"
+
+
+@dataclass(frozen=True)
+class AuthorizationSettings:
+    """Who may charge (processes/gateway/authorization.py, docs/authorization.md)."""
+
+    #: OCPP_ID_TAGS_FILE: the id tags (TOML), or None.
+    id_tags_file: str | None = None
+    #: OCPP_AUTHORIZE: "all" (every id tag accepted) or "listed" (the file answers).
+    mode: str = AUTHORIZE_ALL
+    #: OCPP_LOCAL_LIST: keep the charge points' local authorization lists equal to the file.
+    local_list: bool = True
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     connector_name: str
@@ -318,6 +365,11 @@ class GatewaySettings:
     #: to BEMCom; they are on the bus either way.
     journal_raw_frames: bool = True
     onboarding: OnboardingSettings = field(default_factory=lambda: OnboardingSettings())
+    authorization: AuthorizationSettings = field(default_factory=lambda: AuthorizationSettings())
+    #: OCPP_ALLOWED_CHARGE_POINTS naming a file (re-read when it changes), or None.
+    allowed_charge_points_file: str | None = None
+    #: OCPP_AUTH_FILE (re-read when it changes), or None.
+    auth_file: str | None = None
 
     @property
     def security_profile(self) -> int:
@@ -340,6 +392,8 @@ class BridgeSettings:
     call_timeout: float
     charging_voltage: float
     charging_phases: int
+    #: OCPP_LIMIT_GRACE: seconds after an accepted limit before ``limit_obeyed`` is judged.
+    limit_grace: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -436,9 +490,27 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         tls=_tls(reader),
         journal_raw_frames=reader.flag("SEND_RAW_MESSAGE_TO_DB"),
         onboarding=_onboarding(reader),
+        authorization=_authorization(reader),
+        allowed_charge_points_file=_allowed_file(reader),
+        auth_file=reader.raw("OCPP_AUTH_FILE"),
     )
     reader.finish()
     return settings
+
+
+def _allowed_file(reader: _Reader) -> str | None:
+    value = reader.raw("OCPP_ALLOWED_CHARGE_POINTS")
+    return value if value is not None and "/" in value else None
+
+
+def _authorization(reader: _Reader) -> AuthorizationSettings:
+    id_tags_file = reader.file("OCPP_ID_TAGS_FILE")
+    mode = reader.choice("OCPP_AUTHORIZE", AUTHORIZE_ALL, (AUTHORIZE_ALL, AUTHORIZE_LISTED))
+    if mode == AUTHORIZE_LISTED and id_tags_file is None:
+        reader.problems.append(
+            "OCPP_AUTHORIZE='listed' needs OCPP_ID_TAGS_FILE: expected the file of the id tags that may charge"
+        )
+    return AuthorizationSettings(id_tags_file=id_tags_file, mode=mode, local_list=reader.switch("OCPP_LOCAL_LIST"))
 
 
 def _onboarding(reader: _Reader) -> OnboardingSettings:
@@ -470,6 +542,7 @@ def load_bridge(env: Mapping[str, str], actuators: Sequence[str]) -> BridgeSetti
         call_timeout=reader.number("OCPP_CALL_TIMEOUT", 30.0, 0.1, 3600),
         charging_voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
         charging_phases=reader.integer("CHARGING_PHASES", 3, 1, 3),
+        limit_grace=reader.number("OCPP_LIMIT_GRACE", 60.0, 0, 86400),
     )
     reader.finish()
     return settings

@@ -23,7 +23,9 @@ from common.process import run_until_stopped
 from common.settings import BridgeSettings
 from processes.bridge.actuators.runner import ActuatorRunner
 from processes.bridge.actuators.table import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
+from processes.bridge.actuators.v16 import EFFECTIVE_LIMIT
 from processes.bridge.datapoint_state import DatapointState, Publication, parse_json_object, sensor_json
+from processes.bridge.limits import LimitWatch
 from processes.bridge.sensors import SensorValue, join_key
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,14 @@ class Bridge:
             delivered=self.tracker.advance,
         )
         self.runner = ActuatorRunner(
-            self.client, settings.call_timeout, settings.charging_voltage, settings.charging_phases, self._on_outcome
+            self.client,
+            settings.call_timeout,
+            settings.charging_voltage,
+            settings.charging_phases,
+            self._on_outcome,
+            observer=self,
         )
+        self.limits = LimitWatch(settings.limit_grace)
         self.connectors: dict[str, set[int]] = {}
         self.mqtt.subscribe(self.topics.available_datapoints, 1)
         self.mqtt.subscribe(self.topics.datapoint_map, 1)
@@ -88,7 +96,14 @@ class Bridge:
         serial = mqtt.last_serial
         if isinstance(message, Event):
             self._learn_charge_point(message)
-            for publication in self.state.apply_event(message):  # QoS 1: the broker confirms each
+            if message.kind == ONBOARDED:
+                self._read_back_after_boot(message)
+            publications = self.state.apply_event(message)
+            if message.kind == "MeterValues" and self.limits.watching(message.cp):
+                connector = message.ctx.get("connector_id", message.payload.get("connector_id"))
+                judged = self.limits.judge(message, connector if isinstance(connector, int) else None)
+                publications += [p for value in judged if (p := self.state.record(value)) is not None]
+            for publication in publications:  # QoS 1: the broker confirms each
                 serial = mqtt.publish_confirmed_json(
                     publication.topic, sensor_json(publication.payload), publication.retain
                 )
@@ -99,8 +114,6 @@ class Bridge:
         reports (onboarding: every connector it has, at once)."""
         if event.kind in {"BootNotification", "Connected"}:
             self.runner.forget(event.cp)
-        elif event.kind == ONBOARDED:
-            self.runner.learn(event.cp, event.payload)
         connectors = self.connectors.get(event.cp)
         connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
         reported = event.ctx.get("connectors")
@@ -114,6 +127,30 @@ class Bridge:
         for key, example in actuator_keys(event.cp, connectors, self.settings.actuator_kinds).items():
             self.state.learn_actuator(key, example)
             self.state.learn_sensor(key + RESULT_SUFFIX, "Accepted")
+        if "execute_send_charging_profile" in self.settings.actuator_kinds:
+            for number in {0, *connectors}:
+                self.state.learn_sensor(join_key(event.cp, number, EFFECTIVE_LIMIT), 11000)
+                self.state.learn_sensor(join_key(event.cp, number, "limit_obeyed"), True)
+
+    def _read_back_after_boot(self, event: Event) -> None:
+        """After a boot (its onboarding pass): the limit each connector has in force."""
+        if "execute_send_charging_profile" in self.settings.actuator_kinds:
+            self.runner.read_back_after_boot(event.cp, self.connectors.get(event.cp, set()))
+
+    # -- limits (the runner's LimitObserver) ----------------------------------------------
+
+    def limit_accepted(self, cp: str, connector: int, watts: float | None) -> None:
+        self.limits.accepted(cp, connector, watts, now_ms())
+
+    def limit_read_back(self, cp: str, connector: int, values: dict[str, Any]) -> None:
+        now = now_ms()
+        if EFFECTIVE_LIMIT in values:
+            watts = values[EFFECTIVE_LIMIT]
+            self.limits.read_back(cp, connector, watts if isinstance(watts, int | float) else None, now)
+        for suffix, value in values.items():
+            publication = self.state.record(SensorValue(join_key(cp, connector, suffix), value, now))
+            if publication is not None:
+                self.publish(publication)
 
     def _on_outcome(self, actuator: ActuatorKey, outcome: str, configuration: dict[str, str]) -> None:
         now = now_ms()

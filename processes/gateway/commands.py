@@ -28,6 +28,7 @@ class GatewayCommands:
             "ack": self.ack,
             "call": self.call,
             "active_transaction": self.active_transaction,
+            "charge_point": self.charge_point,
         }
 
     async def status(self, request: Request) -> dict[str, Any]:
@@ -127,3 +128,17 @@ class GatewayCommands:
                 ErrorCode.INVALID_VALUE, f"several active transactions ({ids}): use a connector's actuator"
             )
         return transactions[0].id if transactions else None
+
+    async def charge_point(self, request: Request) -> dict[str, Any]:
+        """Args ``cp``: what a power limit is fitted to (docs/datapoints.md): the capabilities
+        onboarding learnt, the charger profile in force, and the active transactions (the newest
+        per connector) as ``[connector, transaction id]`` pairs."""
+        session = self._session(request)
+        newest: dict[int, int] = {}
+        for transaction in self._store.active_transactions(session.id, 0):
+            newest.setdefault(transaction.connector, transaction.id)  # newest first
+        return {
+            "capabilities": session.capabilities,
+            "profile": session.charger_profile,
+            "transactions": sorted([connector, transaction] for connector, transaction in newest.items()),
+        }

@@ -45,6 +45,7 @@ class OnboardedSession(Protocol):
     boots: int
     closed: asyncio.Event
     capabilities: dict[str, Any]
+    charger_profile: dict[str, Any]
 
     @property
     def subprotocol(self) -> str: ...
@@ -130,6 +131,10 @@ class Caller:
 PassFunction = Callable[[Caller, Wanted], Awaitable[PassResult]]
 """One OCPP version's pass (``v16/onboarding.py`` ``onboard``)."""
 
+FollowUp = Callable[[OnboardedSession, str, dict[str, Any]], Awaitable[None]]
+"""Work that follows every pass (any outcome), given the session, the outcome and the capabilities
+learnt, e.g. the local authorization list (``local_list.py``); its calls go through :meth:`Onboarding.caller`."""
+
 
 class CallPacer:
     """Onboarding's calls, all charge points together, at most ``rate`` per second (evenly spaced)."""
@@ -205,6 +210,8 @@ class Onboarding:
         #: Passes finished (any outcome) and calls made, for the status command and the benchmark.
         self.finished = 0
         self.calls = 0
+        #: Run after each pass, in order, in the pass's task (an exception is logged, not raised).
+        self.follow_ups: list[FollowUp] = []
 
     # -- told by the gateway ------------------------------------------------------------
 
@@ -248,7 +255,7 @@ class Onboarding:
             return
         log.info("%s sent no BootNotification within %g s of connecting; asking for one", session.id, wait)
         try:
-            await self._caller(session).call("TriggerMessage", {"requestedMessage": "BootNotification"})
+            await self.caller(session).call("TriggerMessage", {"requestedMessage": "BootNotification"})
         except CommandError as error:
             if error.code == ErrorCode.NOT_CONNECTED:
                 return
@@ -284,7 +291,8 @@ class Onboarding:
             _text(boot.get("firmware_version")),
         )
 
-    def _caller(self, session: OnboardedSession) -> Caller:
+    def caller(self, session: OnboardedSession) -> Caller:
+        """Calls to the charge point the onboarding way: paced, behind every other call."""
         return Caller(session, self._pacer, self._timeout, self._memory)
 
     async def _pass(self, session: OnboardedSession, state: _State) -> None:
@@ -294,7 +302,7 @@ class Onboarding:
             result = PassResult()
             outcome = OFF
         else:
-            caller = self._caller(session)
+            caller = self.caller(session)
             try:
                 result = await version_pass(caller, wanted_of(self.settings, profile))
             except CommandError as error:
@@ -307,11 +315,8 @@ class Onboarding:
             outcome = result.outcome()
         self.finished += 1
         session.capabilities = result.capabilities
-        payload = {
-            "status": outcome,
-            "capabilities": result.capabilities,
-            "profile": {k: v for k, v in dataclasses.asdict(profile).items() if v is not None},
-        }
+        session.charger_profile = {k: v for k, v in dataclasses.asdict(profile).items() if v is not None}
+        payload = {"status": outcome, "capabilities": result.capabilities, "profile": session.charger_profile}
         ctx = {"connectors": result.connectors} if result.connectors else None
         session.emit(ONBOARDED, payload, ctx)
         if result.reboot_required:
@@ -322,6 +327,11 @@ class Onboarding:
             )
         level = logging.INFO if outcome in (DONE, OFF) else logging.WARNING
         log.log(level, "%s onboarding: %s", session.id, outcome)
+        for follow_up in self.follow_ups:
+            try:
+                await follow_up(session, outcome, result.capabilities)
+            except Exception:
+                log.exception("%s: what follows onboarding failed", session.id)
 
 
 async def _within(event: asyncio.Event, seconds: float) -> bool:

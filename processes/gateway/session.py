@@ -171,6 +171,8 @@ class OcppSession(ChargePoint):
         self.boots = 0
         #: What onboarding learnt of the charge point (``v16/onboarding.py`` ``capabilities``).
         self.capabilities: dict[str, Any] = {}
+        #: The charger profile in force for it (``charger_profiles.py``), as onboarding resolved it.
+        self.charger_profile: dict[str, Any] = {}
         #: What a handler left to do once its answer is sent (see :meth:`after_answer`).
         self._after_answer: list[Callable[[], None]] = []
         #: Calls made for BEMCom or an operator (not background work) waiting or under way; the

@@ -68,8 +68,10 @@ def test_every_example_plans_without_invalid_value(kind: str, connector: int) ->
 
 def test_needs_follow_the_value() -> None:
     profile = SPECS["execute_send_charging_profile"].needs
-    assert profile(11000) == {Need.RATE_UNIT}
-    assert profile(None) == profile("") == frozenset()
+    # A limit is fitted to the charge point (its facts) in its rate unit; a removal needs its
+    # facts only (the running transactions' TxProfiles are cleared too).
+    assert profile(11000) == {Need.RATE_UNIT, Need.FACTS}
+    assert profile(None) == profile("") == {Need.FACTS}
     stop = SPECS["execute_remote_stop_transaction"].needs
     # Every remote stop asks the gateway; a whole number only names a candidate it confirms.
     assert stop(True) == stop("abc") == stop(1.5) == stop(42) == stop("42") == {Need.ACTIVE_TRANSACTION}
@@ -110,6 +112,8 @@ class ScriptedClient:
 
     def __init__(self, **replies: list[Reply]) -> None:
         self.replies = replies
+        #: The gateway's charge_point answer when the script gives none: nothing known.
+        self.facts = Reply("facts", True, {"capabilities": {}, "profile": {}, "transactions": []})
         self.requests: list[tuple[str, dict[str, Any]]] = []
         #: The queue_timeout of each request (None when it had none).
         self.queue_timeouts: list[float | None] = []
@@ -121,6 +125,8 @@ class ScriptedClient:
         self.requests.append((command, args))
         self.queue_timeouts.append(queue_timeout)
         name = args["action"] if command == "call" else command
+        if name == "charge_point" and name not in self.replies:
+            return self.facts
         return self.replies[name].pop(0)
 
     def calls(self) -> list[OcppCall]:

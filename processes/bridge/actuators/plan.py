@@ -16,6 +16,8 @@ from common.bus import ErrorCode, Reply
 class OcppCall:
     action: str
     payload: dict[str, Any]
+    #: What the outcome should add when the call succeeds (e.g. a schedule cut to fit the charger).
+    note: str = ""
 
 
 class Need(Enum):
@@ -25,6 +27,28 @@ class Need(Enum):
     RATE_UNIT = "rate unit"
     #: The id of the connector's active transaction, asked from the gateway.
     ACTIVE_TRANSACTION = "active transaction"
+    #: What a limit is fitted to (:class:`Facts`), asked from the gateway.
+    FACTS = "facts"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a power limit is fitted to: what onboarding learnt of the charge point and its
+    charger profile (the gateway's ``charge_point`` command; defaults where nothing is known)."""
+
+    #: ChargeProfileMaxStackLevel (the profile's ``max_stack_level`` wins); None: not known.
+    max_stack_level: int | None = None
+    #: A per phase: a limit below ``min_current`` pauses (0); ``max_current`` is "no limit".
+    min_current: float = 0.0
+    max_current: float = 32.0  # runner.DEFAULT_MAX_CURRENT
+    #: ChargingScheduleMaxPeriods; None: not known.
+    max_periods: int | None = None
+    #: Absolute, or Relative for chargers that need it (charger profile).
+    profile_kind: str = "Absolute"
+    #: (connector, transaction id) of every active transaction, the newest per connector.
+    transactions: tuple[tuple[int, int], ...] = ()
+    #: The last limit written (W) per connector of the charge point (for a remote start).
+    limits: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +62,17 @@ class Context:
     rate_unit: str = "W"
     active_transaction: int | None = None
     cp: str = ""
+    facts: Facts = field(default_factory=Facts)
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The outcome text for the ``__result`` sensor and the configuration values learnt."""
+    """The outcome text for the ``__result`` sensor, the configuration values learnt, and other
+    sensor values of the actuator's connector (``effective_limit__W``: key suffix -> value)."""
 
     text: str
     configuration: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 Calls = Callable[[int, Any, Context], list[OcppCall]]

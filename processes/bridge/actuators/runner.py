@@ -16,23 +16,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.logs import now_ms
 from common.schemas import V16
-from processes.bridge.actuators.plan import Context, Need, OcppCall, reply_outcome
-from processes.bridge.actuators.table import SPECS, ActuatorKey, plan_calls, plan_of
-from processes.bridge.actuators.v16 import RATE_UNIT_KEY, RATE_UNIT_QUERY, configuration_values, rate_unit
-from processes.bridge.actuators.values import InvalidValue, transaction_id
+from processes.bridge.actuators.plan import Context, Facts, Need, OcppCall, reply_outcome
+from processes.bridge.actuators.table import LIMIT_KINDS, SPECS, ActuatorKey, plan_calls, plan_of
+from processes.bridge.actuators.v16 import (
+    RATE_UNIT_KEY,
+    RATE_UNIT_QUERY,
+    configuration_values,
+    effective_limit,
+    rate_unit,
+    read_back,
+)
+from processes.bridge.actuators.values import InvalidValue, as_number, removes_limit, transaction_id
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[ActuatorKey, str, dict[str, str]], None]
 """Called with (actuator, outcome text, configuration values learnt)."""
+
+
+class LimitObserver(Protocol):
+    """Told what the runner learns of the limits in force (the bridge: sensors, ``limit_obeyed``)."""
+
+    def limit_accepted(self, cp: str, connector: int, watts: float | None) -> None: ...
+    def limit_read_back(self, cp: str, connector: int, values: dict[str, Any]) -> None: ...
+
 
 #: Seconds before asking again a charge point that did not tell its rate unit.
 RATE_UNIT_RETRY = 300.0
@@ -64,6 +79,10 @@ class Write:
     value: Any
     queued_at: float  # time.monotonic()
     started: bool = False
+    #: Whether the rate unit was known (reported or set), not guessed as W.
+    unit_known: bool = True
+    #: Set for a read-back after a boot: no ``__result`` of its own.
+    read_back_only: bool = False
 
     def waited(self) -> float:
         return time.monotonic() - self.queued_at
@@ -71,11 +90,14 @@ class Write:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """How a write ended: the ``__result`` text, configuration values learnt, what the log adds."""
+    """How a write ended: the ``__result`` text, configuration values learnt, what the log adds,
+    other sensor values of its connector, and the context to read its limit back in."""
 
     outcome: str
     configuration: dict[str, str] = field(default_factory=dict)
     detail: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    read_back: Context | None = None
 
 
 def log_outcome(key: str, done: Done) -> None:
@@ -89,8 +111,17 @@ def log_outcome(key: str, done: Done) -> None:
 
 
 class ActuatorRunner:
-    def __init__(self, client: CommandClient, call_timeout: float, voltage: float, phases: int, report: Report) -> None:
+    def __init__(
+        self,
+        client: CommandClient,
+        call_timeout: float,
+        voltage: float,
+        phases: int,
+        report: Report,
+        observer: LimitObserver | None = None,
+    ) -> None:
         self._client = client
+        self._observer = observer
         self._timeout = call_timeout
         #: Seconds a write may wait before its first call is sent (docs/datapoints.md).
         self.queue_bound = call_timeout
@@ -99,45 +130,38 @@ class ActuatorRunner:
         self._report_to = report
         self._queues: dict[str, asyncio.Queue[Write]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        #: cp -> its rate unit: asked (GetConfiguration), or learnt when W was refused and A taken.
         self.rate_units: dict[str, str] = {}
         self._unit_guessed: dict[str, float] = {}  # cp -> when asking for its rate unit failed
-        #: cp -> (phases, voltage) of its charger profile (``learn``).
-        self._electrical: dict[str, tuple[int, float]] = {}
+        #: cp -> connector -> the last limit (W) it accepted; for a remote start's profile.
+        self._limits: dict[str, dict[int, float]] = {}
 
     def forget(self, cp: str) -> None:
         """A charge point (re)booted: what was learnt of it may have changed."""
         self.rate_units.pop(cp, None)
         self._unit_guessed.pop(cp, None)
-        self._electrical.pop(cp, None)
 
-    def learn(self, cp: str, onboarded: Mapping[str, Any]) -> None:
-        """What the gateway's onboarding reported (``Onboarding`` event): the rate unit (the
-        charger profile's ``rate_unit``, else W when the charge point takes Power, else A), and
-        the phases and voltage of its charger profile (else the settings)."""
-        profile = onboarded.get("profile")
-        profile = profile if isinstance(profile, dict) else {}
-        capabilities = onboarded.get("capabilities")
-        units = capabilities.get("rate_units") if isinstance(capabilities, dict) else None
-        unit = profile.get("rate_unit")
-        if unit not in ("A", "W") and isinstance(units, list) and units:
-            unit = "W" if "W" in units else "A" if "A" in units else None
-        if unit in ("A", "W"):
-            self.rate_units[cp] = str(unit)
-        phases, voltage = profile.get("phases"), profile.get("voltage")
-        self._electrical[cp] = (
-            phases if isinstance(phases, int) and 1 <= phases <= 3 else self._phases,
-            float(voltage) if isinstance(voltage, int | float) and voltage > 0 else self._voltage,
-        )
+    def read_back_after_boot(self, cp: str, connectors: Iterable[int]) -> None:
+        """After a (re)boot: what limit each connector has in force (``effective_limit__W``)."""
+        kind = "execute_get_composite_schedule"
+        for connector in sorted({0, *connectors}):
+            key = f"{cp}__{connector}__{kind}"
+            self._enqueue(Write(ActuatorKey(cp, connector, kind, key), None, time.monotonic(), read_back_only=True))
 
     def submit(self, actuator: ActuatorKey, value: Any) -> None:
+        self._enqueue(Write(actuator, value, time.monotonic()))
+
+    def _enqueue(self, write: Write) -> None:
+        actuator = write.actuator
         queue = self._queues.get(actuator.cp)
         if queue is None:
             queue = self._queues[actuator.cp] = asyncio.Queue(QUEUE_LIMIT)
             self._workers[actuator.cp] = asyncio.create_task(self._work(queue), name=f"actuators-{actuator.cp}")
         try:
-            queue.put_nowait(Write(actuator, value, time.monotonic()))
+            queue.put_nowait(write)
         except asyncio.QueueFull:
-            self._report(actuator, Done(f"Rejected: more than {QUEUE_LIMIT} commands waiting for {actuator.cp}"))
+            if not write.read_back_only:
+                self._report(actuator, Done(f"Rejected: more than {QUEUE_LIMIT} commands waiting for {actuator.cp}"))
 
     async def close(self) -> None:
         for task in self._workers.values():
@@ -147,11 +171,32 @@ class ActuatorRunner:
     async def _work(self, queue: asyncio.Queue[Write]) -> None:
         while True:
             write = await queue.get()
-            self._report(write.actuator, await self.carry_out(write))
+            done = await self.carry_out(write)
+            actuator = write.actuator
+            if not write.read_back_only:
+                self._report(actuator, done)
+            elif done.values and self._observer is not None:
+                self._observer.limit_read_back(actuator.cp, actuator.connector or 0, done.values)
+            if done.read_back is not None:  # after the outcome is out: what is in force now
+                await self._read_back(write, done.read_back)
 
     def _report(self, actuator: ActuatorKey, done: Done) -> None:
         log_outcome(actuator.key, done)
         self._report_to(actuator, done.outcome, done.configuration)
+        if done.values and self._observer is not None:
+            self._observer.limit_read_back(actuator.cp, actuator.connector or 0, done.values)
+
+    async def _read_back(self, write: Write, context: Context) -> None:
+        """GetCompositeSchedule of the connector a limit was accepted on (0 for the charge point's
+        maximum); a charge point that cannot tell (NotSupported, ...) simply has no read-back."""
+        connector = write.actuator.connector or 0
+        try:
+            reply = await self._call(write, read_back(connector))
+        except Expired:
+            return
+        values = effective_limit(reply, replace(context, now_ms=now_ms()))
+        if values and self._observer is not None:
+            self._observer.limit_read_back(write.actuator.cp, connector, values)
 
     async def carry_out(self, write: Write) -> Done:
         """How one write ends; never raises."""
@@ -186,9 +231,44 @@ class ActuatorRunner:
         calls = plan_calls(actuator, write.value, context, VERSION)
         replies = [await self._call(write, call) for call in calls]
         result = plan.outcome(replies)
+        if result.text == "Rejected" and not write.unit_known and context.rate_unit == "W":
+            # The rate unit was not known: W was refused, so once more in A, remembered if taken.
+            context = replace(context, rate_unit="A")
+            calls = plan_calls(actuator, write.value, context, VERSION)
+            replies = [await self._call(write, call) for call in calls]
+            result = plan.outcome(replies)
+            if result.text == "Accepted":
+                self.rate_units[actuator.cp] = "A"
         if RATE_UNIT_KEY in result.configuration:
             self.rate_units[actuator.cp] = rate_unit([result.configuration[RATE_UNIT_KEY]])
-        return Done(result.text, result.configuration)
+        values = dict(result.values)
+        for call, reply in zip(calls, replies, strict=True):
+            if call.action == "GetCompositeSchedule":
+                values.update(effective_limit(reply, context))
+        text = result.text
+        notes = [call.note for call in calls if call.note]
+        if text == "Accepted" and notes:
+            text = f"Accepted ({'; '.join(notes)})"
+        read_back_in = None
+        if actuator.kind in LIMIT_KINDS and result.text in ("Accepted", "Unknown"):
+            self._accepted(actuator, write.value)
+            read_back_in = context
+        return Done(text, result.configuration, values=values, read_back=read_back_in)
+
+    def _accepted(self, actuator: ActuatorKey, value: Any) -> None:
+        """Remember the limit in force on the connector (a remote start carries it) and tell the observer."""
+        if actuator.kind not in ("execute_send_charging_profile", "execute_clear_charging_profile"):
+            return
+        connector = actuator.connector or 0
+        limits = self._limits.setdefault(actuator.cp, {})
+        watts: float | None = None
+        if actuator.kind == "execute_send_charging_profile" and not removes_limit(value):
+            watts = as_number(value, "the power limit")
+            limits[connector] = watts
+        else:
+            limits.pop(connector, None)
+        if self._observer is not None:
+            self._observer.limit_accepted(actuator.cp, connector, watts)
 
     # -- deadlines --------------------------------------------------------------------
 
@@ -218,24 +298,57 @@ class ActuatorRunner:
         now = now_ms()  # before any question: a limit starts when it was written
         actuator, value = write.actuator, write.value
         needs = SPECS[actuator.kind].needs(value)
-        unit = await self._rate_unit(write) if Need.RATE_UNIT in needs else "W"
+        facts, unit, phases, voltage = Facts(), None, self._phases, self._voltage
+        if Need.FACTS in needs:
+            facts, unit, phases, voltage = await self._facts(write)
+        if unit is None:
+            unit = await self._rate_unit(write) if Need.RATE_UNIT in needs else "W"
         transaction = await self._active_transaction(actuator, value) if Need.ACTIVE_TRANSACTION in needs else None
-        phases, voltage = self._electrical.get(actuator.cp, (self._phases, self._voltage))
-        return Context(now, voltage, phases, unit, transaction, actuator.cp)
+        return Context(now, voltage, phases, unit, transaction, actuator.cp, facts)
+
+    async def _facts(self, write: Write) -> tuple[Facts, str | None, int, float]:
+        """What the gateway knows of the charge point (``charge_point`` command): (facts, its
+        rate unit or None when not known, phases, voltage). An older gateway without the command
+        gives the defaults."""
+        cp = write.actuator.cp
+        reply = await self._client.request("charge_point", {"cp": cp})
+        if not reply.ok:
+            if reply.error == ErrorCode.UNKNOWN_COMMAND.value:
+                return Facts(), self.rate_units.get(cp), self._phases, self._voltage
+            raise Unanswered(reply_outcome(reply))
+        known: dict[str, Any] = reply.result if isinstance(reply.result, dict) else {}
+        profile: dict[str, Any] = _object(known.get("profile"))
+        capabilities: dict[str, Any] = _object(known.get("capabilities"))
+        facts = charger_facts(profile, capabilities, known.get("transactions"), self._limits.get(cp, {}))
+        units = capabilities.get("rate_units")
+        unit = profile.get("rate_unit") if profile.get("rate_unit") in ("A", "W") else self.rate_units.get(cp)
+        if unit is None and isinstance(units, list) and ("W" in units or "A" in units):
+            unit = "W" if "W" in units else "A"
+        write.unit_known = unit is not None
+        phases = profile.get("phases")
+        voltage = profile.get("voltage")
+        return (
+            facts,
+            unit,
+            phases if isinstance(phases, int) and 1 <= phases <= 3 else self._phases,
+            float(voltage) if isinstance(voltage, int | float) and voltage > 0 else self._voltage,
+        )
 
     async def _rate_unit(self, write: Write) -> str:
         """W, or A when the charge point's ChargingScheduleAllowedChargingRateUnit has no Power."""
         cp = write.actuator.cp
         if cp not in self.rate_units:
             if time.monotonic() - self._unit_guessed.get(cp, -RATE_UNIT_RETRY) < RATE_UNIT_RETRY:
+                write.unit_known = False
                 return "W"
             reply = await self._call(write, RATE_UNIT_QUERY)
             if reply.error in {ErrorCode.TIMEOUT.value, ErrorCode.NOT_CONNECTED.value}:
                 # The charge point does not answer: a limit sent after the timeout would arrive long
                 # after it was written. The write ends with that outcome; BEMCom may write again.
                 raise Unanswered(reply_outcome(reply))
-            if not reply.ok:  # not learnt: W, and the SetChargingProfile that follows reports any problem
+            if not reply.ok:  # not learnt: W, and once more in A if W is refused
                 self._unit_guessed[cp] = time.monotonic()
+                write.unit_known = False
                 return "W"
             self.rate_units[cp] = rate_unit(configuration_values(reply))
         return self.rate_units[cp]
@@ -252,3 +365,44 @@ class ActuatorRunner:
             raise Unanswered(reply_outcome(reply))
         transaction: int | None = reply.result
         return transaction
+
+
+#: A per phase, for "no limit" periods when the charger profile gives no ``max_current``.
+DEFAULT_MAX_CURRENT = 32.0
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def charger_facts(
+    profile: dict[str, Any], capabilities: dict[str, Any], transactions: Any, limits: dict[int, float]
+) -> Facts:
+    """The :class:`Facts` of a charge point from the gateway's answer (the charger profile wins
+    over what the charge point reported), ignoring what does not fit."""
+
+    def number(value: Any, low: float) -> float | None:
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= low else None
+
+    def whole(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    # The profile's max_stack_level restricts ("use only levels up to this"): the lower of the two.
+    levels = [level for level in (whole(profile.get("max_stack_level")), whole(capabilities.get("max_stack_level")))]
+    known = [level for level in levels if level is not None]
+    highest = min(known) if known else None
+    pairs = tuple(
+        (int(pair[0]), int(pair[1]))
+        for pair in transactions or ()
+        if isinstance(pair, list | tuple) and len(pair) == 2 and all(whole(item) is not None for item in pair)
+    )
+    kind = profile.get("profile_kind")
+    return Facts(
+        max_stack_level=highest,
+        min_current=number(profile.get("min_current"), 0) or 0.0,
+        max_current=number(profile.get("max_current"), 0.1) or DEFAULT_MAX_CURRENT,
+        max_periods=whole(capabilities.get("max_periods")) or None,
+        profile_kind=kind if kind in ("Absolute", "Relative") else "Absolute",
+        transactions=pairs,
+        limits=tuple(sorted(limits.items())),
+    )

@@ -38,9 +38,18 @@ def no_needs(value: Any) -> frozenset[Need]:
 
 
 def rate_unit_unless_removal(value: Any) -> frozenset[Need]:
-    """A limit is planned in the charge point's rate unit; null or "" needs none (it removes).
-    (A blank string removes the limit too, but has always asked first: kept as it is.)"""
-    return NOTHING if value is None or value == "" else frozenset({Need.RATE_UNIT})
+    """A limit is planned in the charge point's rate unit, fitted to its facts; null or "" needs
+    only the facts (the running transactions' profiles are removed too). (A blank string removes
+    the limit too, but has always asked for the rate unit first: kept as it is.)"""
+    return FACTS if value is None or value == "" else LIMIT_NEEDS
+
+
+def facts(value: Any) -> frozenset[Need]:
+    return FACTS
+
+
+FACTS = frozenset({Need.FACTS})
+LIMIT_NEEDS = frozenset({Need.RATE_UNIT, Need.FACTS})
 
 
 def active_transaction(value: Any) -> frozenset[Need]:
@@ -67,7 +76,7 @@ _SPECS = (
         "execute_send_charging_profile",
         CONNECTOR,
         example=11000,
-        plans={V16: Plan(v16.plan_charging_profile)},
+        plans={V16: Plan(v16.plan_charging_profile, v16.all_accepted)},
         needs=rate_unit_unless_removal,
     ),
     ActuatorSpec(
@@ -79,7 +88,11 @@ _SPECS = (
     ),
     ActuatorSpec("execute_trigger_message", CONNECTOR, example=4, plans={V16: Plan(v16.plan_trigger_message)}),
     ActuatorSpec(
-        "execute_remote_start_transaction", CONNECTOR, example="ID_TAG", plans={V16: Plan(v16.plan_remote_start)}
+        "execute_remote_start_transaction",
+        CONNECTOR,
+        example="ID_TAG",
+        plans={V16: Plan(v16.plan_remote_start)},
+        needs=facts,
     ),
     ActuatorSpec(
         "execute_remote_stop_transaction",
@@ -97,6 +110,21 @@ _SPECS = (
         CONNECTOR,
         example=True,
         plans={V16: Plan(v16.plan_clear_charging_profile, v16.cleared)},
+        needs=facts,
+    ),
+    ActuatorSpec(
+        "execute_get_composite_schedule",
+        CONNECTOR,
+        example=3600,
+        plans={V16: Plan(v16.plan_get_composite_schedule, result_json)},
+        needs=facts,
+    ),
+    ActuatorSpec(
+        "execute_charge_point_max_power",
+        CHARGE_POINT,
+        example=22000,
+        plans={V16: Plan(v16.plan_charge_point_max_power)},
+        needs=rate_unit_unless_removal,
     ),
     ActuatorSpec("execute_reset", CHARGE_POINT, example="Soft", plans={V16: Plan(v16.plan_reset)}),
     ActuatorSpec(
@@ -129,6 +157,16 @@ SPECS: Mapping[str, ActuatorSpec] = {spec.name: spec for spec in _SPECS}
 CONNECTOR_SPECS = tuple(spec for spec in _SPECS if spec.level is CONNECTOR)
 CHARGE_POINT_SPECS = tuple(spec for spec in _SPECS if spec.level is CHARGE_POINT)
 
+
+#: Actuators that set or remove a power limit: accepted, they are read back (GetCompositeSchedule).
+LIMIT_KINDS = frozenset(
+    {
+        "execute_send_charging_profile",
+        "execute_send_charging_schedule",
+        "execute_clear_charging_profile",
+        "execute_charge_point_max_power",
+    }
+)
 
 #: The names, all of them and by level (DATAPOINTS.md's two tables).
 ACTUATOR_KINDS = tuple(SPECS)

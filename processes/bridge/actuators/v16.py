@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from common.bus import Reply
 from processes.bridge.actuators.plan import Context, OcppCall, Result, reply_outcome
 from processes.bridge.actuators.values import (
+    MAX_POWER_W,
     InvalidValue,
     as_number,
     iso,
+    no_limit_watts,
     power_limit,
     removes_limit,
     timestamp_ms,
@@ -32,9 +35,13 @@ TRIGGER_MESSAGES = (
     "StatusNotification",
 )
 
-#: Charging profile ids owned by this connector, per connector {c}: 1000 + c and 2000 + c.
+#: Charging profile ids owned by this connector: per connector {c}, 1000 + c (limit, a
+#: TxDefaultProfile), 2000 + c (schedule), 3000 + c (the limit as TxProfile of the running
+#: transaction); 900 the ChargePointMaxProfile.
 LIMIT_PROFILE_BASE = 1000
 SCHEDULE_PROFILE_BASE = 2000
+TX_PROFILE_BASE = 3000
+CHARGE_POINT_MAX_PROFILE = 900
 #: A limit written as "now" starts this much earlier, so that a charge point whose clock is a
 #: little behind applies it at once.
 START_MARGIN_MS = 60_000
@@ -42,6 +49,8 @@ START_MARGIN_MS = 60_000
 #: The configuration key that tells the charge point's charging rate unit(s).
 RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
 RATE_UNIT_QUERY = OcppCall("GetConfiguration", {"key": [RATE_UNIT_KEY]})
+#: Seconds of schedule a read-back asks for (what is in force now is its first period).
+READ_BACK_SECONDS = 60
 
 
 def rate_unit(values: Iterable[object]) -> str:
@@ -56,45 +65,101 @@ def configuration_values(reply: Reply) -> list[Any]:
     return [item.get("value", "") for item in reply.result.get("payload", {}).get("configurationKey", [])]
 
 
-def schedule_stack_level(connector: int) -> int:
+def schedule_stack_level(connector: int, context: Context | None = None) -> int:
     """OCPP 1.6 (3.13.2): a profile with the stackLevel and purpose of an existing one replaces
     it, so each connector has stack levels of its own: 2c+1 for the schedule, 2c+2 for the
-    limit. A limit outranks a plan, and a connector's own profiles outrank connector 0's."""
-    return 2 * connector + 1
+    limit. A limit outranks a plan, and a connector's own profiles outrank connector 0's. A charge
+    point with fewer levels (``ChargeProfileMaxStackLevel``) gets them within its maximum: with one
+    level above 0 the schedule and the limit replace each other, with none everything is level 0."""
+    return stack_levels(connector, context)[0]
 
 
-def limit_stack_level(connector: int) -> int:
-    return 2 * connector + 2
+def limit_stack_level(connector: int, context: Context | None = None) -> int:
+    return stack_levels(connector, context)[1]
+
+
+def stack_levels(connector: int, context: Context | None) -> tuple[int, int]:
+    schedule, limit = 2 * connector + 1, 2 * connector + 2
+    highest = context.facts.max_stack_level if context is not None else None
+    if highest is None or highest >= limit:
+        return schedule, limit
+    return min(schedule, max(highest - 1, min(highest, 1))), highest
 
 
 # -- charging profiles ------------------------------------------------------------------
 
 
-def charging_profile(connector: int, profile_id: int, stack_level: int, schedule: dict[str, Any]) -> OcppCall:
-    profile = {
+def charging_profile(
+    connector: int,
+    profile_id: int,
+    stack_level: int,
+    schedule: dict[str, Any],
+    purpose: str = "TxDefaultProfile",
+    kind: str = "Absolute",
+    transaction: int | None = None,
+) -> OcppCall:
+    profile: dict[str, Any] = {
         "chargingProfileId": profile_id,
         "stackLevel": stack_level,
-        "chargingProfilePurpose": "TxDefaultProfile",
-        "chargingProfileKind": "Absolute",
-        "chargingSchedule": schedule,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": kind,
+        "chargingSchedule": schedule if kind != "Relative" else _relative(schedule),
     }
+    if transaction is not None:
+        profile["transactionId"] = transaction
     return OcppCall("SetChargingProfile", {"connectorId": connector, "csChargingProfiles": profile})
+
+
+def _relative(schedule: dict[str, Any]) -> dict[str, Any]:
+    """A Relative profile's schedule has no start: it counts from the start of the session."""
+    return {key: value for key, value in schedule.items() if key != "startSchedule"}
 
 
 def clear_profile(profile_id: int) -> OcppCall:
     return OcppCall("ClearChargingProfile", {"id": profile_id})
 
 
+def transactions_on(connector: int, context: Context) -> list[tuple[int, int]]:
+    """The active transactions a limit on ``connector`` applies to (connector 0: all of them)."""
+    return [(on, transaction) for on, transaction in context.facts.transactions if connector in (0, on)]
+
+
 def plan_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    """The limit as TxDefaultProfile for the next sessions and, while a transaction runs, as its
+    TxProfile too, so it holds at once also on chargers that apply TxDefault only from the next
+    session (connector 0: every connector)."""
+    running = transactions_on(connector, context)
     if removes_limit(value):
-        return [clear_profile(LIMIT_PROFILE_BASE + connector)]
-    unit, limit, extra = power_limit(as_number(value, "the power limit"), context)
-    schedule = {
+        return [clear_profile(LIMIT_PROFILE_BASE + connector)] + [
+            clear_profile(TX_PROFILE_BASE + on) for on, _ in running
+        ]
+    schedule = limit_schedule(as_number(value, "the power limit"), context)
+    level, kind = limit_stack_level(connector, context), context.facts.profile_kind
+    calls = [charging_profile(connector, LIMIT_PROFILE_BASE + connector, level, schedule, kind=kind)]
+    for on, transaction in running:
+        profile_id = TX_PROFILE_BASE + on
+        calls.append(charging_profile(on, profile_id, level, schedule, "TxProfile", kind, transaction))
+    return calls
+
+
+def limit_schedule(watts: float, context: Context) -> dict[str, Any]:
+    """One period from now on, fitted to the charge point (``values.power_limit``)."""
+    unit, limit, extra = power_limit(watts, context)
+    return {
         "startSchedule": iso(context.now_ms - START_MARGIN_MS),
         "chargingRateUnit": unit,
         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit, **extra}],
     }
-    return [charging_profile(connector, LIMIT_PROFILE_BASE + connector, limit_stack_level(connector), schedule)]
+
+
+def plan_charge_point_max_power(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    """A cap for the whole charge point (its share of the grid connection): ChargePointMaxProfile."""
+    if removes_limit(value):
+        return [clear_profile(CHARGE_POINT_MAX_PROFILE)]
+    schedule = limit_schedule(as_number(value, "the power limit"), context)
+    level = min(1, context.facts.max_stack_level) if context.facts.max_stack_level is not None else 1
+    kind = "Absolute"  # a ChargePointMaxProfile has no session to be relative to
+    return [charging_profile(0, CHARGE_POINT_MAX_PROFILE, level, schedule, "ChargePointMaxProfile", kind)]
 
 
 def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | None, float]]:
@@ -121,19 +186,30 @@ def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | Non
 
 
 def plan_charging_schedule(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """A BEMCom schedule -> one Absolute profile. Each period lasts until the next starts;
-    the profile ends with the last entry's to_timestamp (open-ended when it is null)."""
+    """A BEMCom schedule -> one Absolute profile. Each entry lasts until its to_timestamp (or,
+    without one, until the next entry starts); a gap between entries is a period without limit
+    (the charge point's maximum current); the profile ends where the last entry ends (open-ended
+    when its to_timestamp is null). Periods of the same limit are merged; a charge point that
+    takes fewer periods (``ChargingScheduleMaxPeriods``) gets the first ones, and the outcome says so."""
     entries = _schedule_entries(value, context)
     start = entries[0][0]
     periods: list[dict[str, Any]] = []
     unit = "W"
-    for start_ms, _, watts in entries:
+
+    def add(at_ms: int, watts: float) -> None:
+        nonlocal unit
         unit, limit, extra = power_limit(watts, context)
-        period = {"startPeriod": max(0, (start_ms - start) // 1000), "limit": limit, **extra}
+        period = {"startPeriod": max(0, (at_ms - start) // 1000), "limit": limit, **extra}
         if periods and periods[-1]["startPeriod"] == period["startPeriod"]:
             periods[-1] = period
-        else:
+        elif not periods or {**periods[-1], "startPeriod": 0} != {**period, "startPeriod": 0}:
             periods.append(period)
+
+    for index, (start_ms, end_ms, watts) in enumerate(entries):
+        add(start_ms, watts)
+        following = entries[index + 1][0] if index + 1 < len(entries) else None
+        if end_ms is not None and following is not None and end_ms < following:
+            add(end_ms, no_limit_watts(context))  # a gap: no limit until the next entry
     schedule: dict[str, Any] = {
         "startSchedule": iso(start),
         "chargingRateUnit": unit,
@@ -142,15 +218,36 @@ def plan_charging_schedule(connector: int, value: Any, context: Context) -> list
     last_end = entries[-1][1]
     if last_end is not None:
         schedule["duration"] = max(1, (last_end - start) // 1000)
-    return [charging_profile(connector, SCHEDULE_PROFILE_BASE + connector, schedule_stack_level(connector), schedule)]
+    note = ""
+    most = context.facts.max_periods
+    if most is not None and 0 < most < len(periods):
+        schedule["duration"] = periods[most]["startPeriod"]
+        schedule["chargingSchedulePeriod"] = periods[:most]
+        ends = iso(start + periods[most]["startPeriod"] * 1000)
+        note = f"cut to its {most} periods (ChargingScheduleMaxPeriods): ends at {ends}"
+    level = schedule_stack_level(connector, context)
+    call = charging_profile(connector, SCHEDULE_PROFILE_BASE + connector, level, schedule)
+    return [OcppCall(call.action, call.payload, note)]
 
 
 def plan_clear_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    return [clear_profile(LIMIT_PROFILE_BASE + connector), clear_profile(SCHEDULE_PROFILE_BASE + connector)]
+    return [clear_profile(LIMIT_PROFILE_BASE + connector), clear_profile(SCHEDULE_PROFILE_BASE + connector)] + [
+        clear_profile(TX_PROFILE_BASE + on) for on, _ in transactions_on(connector, context)
+    ]
+
+
+def all_accepted(replies: Sequence[Reply]) -> Result:
+    """Accepted when every call was; else the first other outcome (a limit is in force as
+    written only when the TxDefaultProfile and the running transaction's TxProfile both are)."""
+    for reply in replies:
+        outcome = reply_outcome(reply)
+        if outcome != "Accepted":
+            return Result(outcome)
+    return Result("Accepted")
 
 
 def cleared(replies: Sequence[Reply]) -> Result:
-    """Accepted when either profile was cleared (a connector rarely has both)."""
+    """Accepted when any profile was cleared (a connector rarely has all)."""
     accepted = [reply for reply in replies if reply_outcome(reply) == "Accepted"]
     return Result(reply_outcome(accepted[0] if accepted else replies[0]))
 
@@ -177,10 +274,81 @@ def plan_trigger_message(connector: int, value: Any, context: Context) -> list[O
 
 
 def plan_remote_start(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    """RemoteStartTransaction; with the limit in force on the connector (or connector 0) as its
+    TxProfile, so the session starts within it."""
     if value is None or isinstance(value, bool | dict | list) or not str(value).strip():
         raise InvalidValue("remote start needs an idTag (a string)")
-    payload = {"idTag": str(value).strip()} | ({"connectorId": connector} if connector else {})
+    payload: dict[str, Any] = {"idTag": str(value).strip()} | ({"connectorId": connector} if connector else {})
+    limits = dict(context.facts.limits)
+    watts = limits.get(connector, limits.get(0)) if connector else limits.get(0)
+    if watts is not None:
+        profile = charging_profile(
+            connector,
+            TX_PROFILE_BASE + connector,
+            limit_stack_level(connector, context),
+            limit_schedule(watts, context),
+            "TxProfile",
+            context.facts.profile_kind,
+        )
+        payload["chargingProfile"] = profile.payload["csChargingProfiles"]
     return [OcppCall("RemoteStartTransaction", payload)]
+
+
+# -- read-back ---------------------------------------------------------------------------
+
+
+def composite_duration(value: Any) -> int:
+    if value is None or value == "" or value is True:
+        return 3600
+    seconds = as_number(value, "the duration")
+    if not seconds.is_integer() or not 1 <= seconds <= 7 * 86400:
+        raise InvalidValue(f"the duration must be whole seconds from 1 to a week, got {json.dumps(value)[:60]}")
+    return int(seconds)
+
+
+def plan_get_composite_schedule(connector: int, value: Any, context: Context) -> list[OcppCall]:
+    return [OcppCall("GetCompositeSchedule", {"connectorId": connector, "duration": composite_duration(value)})]
+
+
+def read_back(connector: int) -> OcppCall:
+    return OcppCall("GetCompositeSchedule", {"connectorId": connector, "duration": READ_BACK_SECONDS})
+
+
+#: The sensor (per connector) of the limit a charge point reports in force.
+EFFECTIVE_LIMIT = "effective_limit__W"
+
+
+def effective_limit(reply: Reply, context: Context) -> dict[str, Any]:
+    """``{EFFECTIVE_LIMIT: W or None}`` from a GetCompositeSchedule answer (the period in force
+    now, A converted with its numberPhases or the charge point's phases, and voltage); ``{}``
+    when the charge point gave no schedule to read (NotSupported, Rejected, an error)."""
+    payload = reply.result.get("payload", {}) if reply.ok and isinstance(reply.result, dict) else {}
+    if payload.get("status") != "Accepted":
+        return {}
+    schedule = payload.get("chargingSchedule")
+    if not isinstance(schedule, dict):
+        return {EFFECTIVE_LIMIT: None}
+    start = schedule.get("startSchedule") or payload.get("scheduleStart")
+    try:
+        started = int(datetime.fromisoformat(str(start).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        started = context.now_ms
+    offset = max(0, context.now_ms - started) // 1000
+    duration = schedule.get("duration")
+    periods = [p for p in schedule.get("chargingSchedulePeriod", []) if isinstance(p, dict)]
+    current = [p for p in periods if isinstance(p.get("startPeriod"), int) and p["startPeriod"] <= offset]
+    if not current or (isinstance(duration, int) and offset >= duration):
+        return {EFFECTIVE_LIMIT: None}
+    period = max(current, key=lambda p: int(p["startPeriod"]))
+    limit = period.get("limit")
+    if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 <= limit < MAX_POWER_W:
+        return {}
+    watts = float(limit)
+    if schedule.get("chargingRateUnit") == "A":
+        given = period.get("numberPhases")
+        phases: int = given if isinstance(given, int) and 1 <= given <= 3 else context.phases
+        watts *= phases * context.voltage
+    return {EFFECTIVE_LIMIT: round(watts, 1)}
 
 
 def plan_remote_stop(connector: int, value: Any, context: Context) -> list[OcppCall]:

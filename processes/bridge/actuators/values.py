@@ -53,12 +53,21 @@ def one_decimal(number: float) -> float | int:
 
 
 def power_limit(watts: float, context: Context) -> tuple[str, float | int, dict[str, Any]]:
-    """(charging rate unit, limit rounded down to 0.1, extra period fields)."""
+    """(charging rate unit, limit rounded down to 0.1, extra period fields), fitted to the charge
+    point: never above what was written, 0 (a pause) below its minimum current."""
     if not 0 <= watts <= MAX_POWER_W:
         raise InvalidValue(f"a power limit must be from 0 to {MAX_POWER_W:g} W, got {watts:g} W")
+    amperes = watts / (context.voltage * context.phases)
+    if amperes < context.facts.min_current:
+        watts = amperes = 0.0
     if context.rate_unit == "A":
-        return "A", one_decimal(watts / (context.voltage * context.phases)), {"numberPhases": context.phases}
+        return "A", one_decimal(amperes), {"numberPhases": context.phases}
     return "W", one_decimal(watts), {}
+
+
+def no_limit_watts(context: Context) -> float:
+    """A period without limit: the charge point's maximum current, in W."""
+    return context.facts.max_current * context.voltage * context.phases
 
 
 def iso(ms: int) -> str:
