@@ -131,11 +131,6 @@ class Caller:
 PassFunction = Callable[[Caller, Wanted], Awaitable[PassResult]]
 """One OCPP version's pass (``v16/onboarding.py`` ``onboard``)."""
 
-FollowUp = Callable[[Caller, str], Awaitable[None]]
-"""Work that follows every pass (the failsafe profile, the local authorization list), given the
-pass's caller (same pacing, behind every other call) and its outcome; ``session.capabilities``
-holds what the pass learnt. A follow-up's CommandError is logged, not raised."""
-
 FollowUp = Callable[[OnboardedSession, str, dict[str, Any]], Awaitable[None]]
 """Work that follows every pass (any outcome), given the session, the outcome and the capabilities
 learnt, e.g. the local authorization list (``local_list.py``); its calls go through :meth:`Onboarding.caller`."""
@@ -212,8 +207,6 @@ class Onboarding:
         #: a few), so passes finish in the order the charge points booted.
         self._running = asyncio.Semaphore(max(1, round(settings.calls_per_second / 4)))
         self._states: dict[OnboardedSession, _State] = {}
-        #: Run after every pass, in order (see :data:`FollowUp`).
-        self.follow_ups: list[FollowUp] = []
         #: Passes finished (any outcome) and calls made, for the status command and the benchmark.
         self.finished = 0
         self.calls = 0
@@ -334,17 +327,6 @@ class Onboarding:
             )
         level = logging.INFO if outcome in (DONE, OFF) else logging.WARNING
         log.log(level, "%s onboarding: %s", session.id, outcome)
-        caller = self._caller(session)
-        for follow_up in self.follow_ups:
-            try:
-                await follow_up(caller, outcome)
-            except CommandError as error:
-                if error.code == ErrorCode.NOT_CONNECTED:
-                    return
-                log.warning("%s: after onboarding: %s", session.id, error.reason)
-            finally:
-                self.calls += caller.calls
-                caller.calls = 0
         for follow_up in self.follow_ups:
             try:
                 await follow_up(session, outcome, result.capabilities)
