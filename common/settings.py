@@ -344,6 +344,30 @@ class AuthorizationSettings:
 
 
 @dataclass(frozen=True)
+class FailsafeSettings:
+    """The failsafe limit (processes/gateway/failsafe.py, the bridge's leases)."""
+
+    #: OCPP_FAILSAFE_POWER: W per charge point while BEMCom is unreachable; None: off.
+    power: float | None = None
+    #: OCPP_FAILSAFE_AFTER: seconds without BEMCom before the failsafe is put in force.
+    after: float = 60.0
+    #: CHARGING_VOLTAGE, CHARGING_PHASES: for a charge point that takes amperes only.
+    voltage: float = 230.0
+    phases: int = 3
+
+
+def _failsafe(reader: _Reader) -> FailsafeSettings:
+    text = reader.raw("OCPP_FAILSAFE_POWER")
+    power = None if text is None else reader.number("OCPP_FAILSAFE_POWER", 0.0, 0, 10_000_000)
+    return FailsafeSettings(
+        power=power,
+        after=reader.number("OCPP_FAILSAFE_AFTER", 60.0, 1, 86400),
+        voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
+        phases=reader.integer("CHARGING_PHASES", 3, 1, 3),
+    )
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     connector_name: str
     debug: bool
@@ -365,6 +389,7 @@ class GatewaySettings:
     #: to BEMCom; they are on the bus either way.
     journal_raw_frames: bool = True
     onboarding: OnboardingSettings = field(default_factory=lambda: OnboardingSettings())
+    failsafe: FailsafeSettings = field(default_factory=lambda: FailsafeSettings())
     authorization: AuthorizationSettings = field(default_factory=lambda: AuthorizationSettings())
     #: OCPP_ALLOWED_CHARGE_POINTS naming a file (re-read when it changes), or None.
     allowed_charge_points_file: str | None = None
@@ -394,6 +419,10 @@ class BridgeSettings:
     charging_phases: int
     #: OCPP_LIMIT_GRACE: seconds after an accepted limit before ``limit_obeyed`` is judged.
     limit_grace: float = 60.0
+    #: Where limits become leases (OCPP_FAILSAFE_POWER set) and how long the bridge waits.
+    failsafe: FailsafeSettings = field(default_factory=lambda: FailsafeSettings())
+    #: JOURNAL_PATH: the bridge keeps its last limits next to the gateway's journal.
+    journal_path: str = str(PROJECT_ROOT / "var" / "gateway.sqlite3")
 
 
 @dataclass(frozen=True)
@@ -543,6 +572,8 @@ def load_bridge(env: Mapping[str, str], actuators: Sequence[str]) -> BridgeSetti
         charging_voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
         charging_phases=reader.integer("CHARGING_PHASES", 3, 1, 3),
         limit_grace=reader.number("OCPP_LIMIT_GRACE", 60.0, 0, 86400),
+        failsafe=_failsafe(reader),
+        journal_path=reader.text("JOURNAL_PATH", str(PROJECT_ROOT / "var" / "gateway.sqlite3")),
     )
     reader.finish()
     return settings

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import zmq.asyncio
@@ -38,6 +39,12 @@ SETTLE_AT_STOP = 0.4
 RESTORE_GRACE = 1.0
 # Events are consumed only once the retained datapoint map is known (or known to be absent):
 # values handled before would be acknowledged without being published.
+#: Seconds between the bridge's "BEMCom is in reach" to the gateway (the failsafe's heartbeat).
+IN_REACH_INTERVAL = 1.0
+#: Seconds BEMCom's limits hold on the charge point without renewal, where a failsafe is set
+#: (renewed every fifth of it): a charge point whose connector is gone falls back within it.
+LEASE_SECONDS = 300.0
+
 #: Coalesce announcements of new keys (many appear at once when charge points connect).
 ANNOUNCE_INTERVAL = 0.2
 
@@ -75,6 +82,8 @@ class Bridge:
             settings.charging_phases,
             self._on_outcome,
             observer=self,
+            lease_seconds=LEASE_SECONDS if settings.failsafe.power is not None else None,
+            state_path=Path(settings.journal_path).parent / "bridge-limits.json",
         )
         self.limits = LimitWatch(settings.limit_grace)
         self.connectors: dict[str, set[int]] = {}
@@ -98,6 +107,8 @@ class Bridge:
             self._learn_charge_point(message)
             if message.kind == ONBOARDED:
                 self._read_back_after_boot(message)
+            elif message.kind == "Failsafe" and message.payload.get("active") is False:
+                self.runner.restore(message.cp)  # BEMCom is back: its last limits again
             publications = self.state.apply_event(message)
             if message.kind == "MeterValues" and self.limits.watching(message.cp):
                 connector = message.ctx.get("connector_id", message.payload.get("connector_id"))
@@ -252,6 +263,14 @@ class Bridge:
                 except OSError as error:
                     log.warning("Could not write the health file: %s", error)
 
+    async def _in_reach(self) -> None:
+        """Tell the gateway every second that BEMCom is in reach (connected to the broker): the
+        failsafe (OCPP_FAILSAFE_POWER) goes in force when this stops."""
+        while True:
+            await asyncio.sleep(IN_REACH_INTERVAL)
+            if self.mqtt.connected.is_set():
+                await self.client.request("bemcom_alive", {}, IN_REACH_INTERVAL)
+
     async def _announce(self) -> None:
         await self.restored.wait()
         pause = ANNOUNCE_INTERVAL
@@ -284,6 +303,8 @@ class Bridge:
             asyncio.create_task(self._consume(), name="events"),
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._announce(), name="announce"),
+            asyncio.create_task(self._in_reach(), name="in-reach"),
+            asyncio.create_task(self.runner.renew_leases(self.mqtt.connected.is_set), name="leases"),
         ]
         try:
             await run_until_stopped(stop, tasks)

@@ -3,7 +3,7 @@ report its state, replay and acknowledge journaled messages, make an OCPP call."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.bus import STREAMS, ErrorCode, Request
@@ -15,11 +15,19 @@ from processes.gateway.store import Store
 
 
 class GatewayCommands:
-    def __init__(self, registry: ConnectionRegistry, journal: Journal, store: Store, started: int) -> None:
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        journal: Journal,
+        store: Store,
+        started: int,
+        bemcom_alive: Callable[[], None] | None = None,
+    ) -> None:
         self._registry = registry
         self._journal = journal
         self._store = store
         self._started = started
+        self._bemcom_alive = bemcom_alive
 
     def handlers(self) -> Mapping[str, CommandHandler]:
         return {
@@ -29,6 +37,7 @@ class GatewayCommands:
             "call": self.call,
             "active_transaction": self.active_transaction,
             "charge_point": self.charge_point,
+            "bemcom_alive": self.bemcom_alive,
         }
 
     async def status(self, request: Request) -> dict[str, Any]:
@@ -142,3 +151,10 @@ class GatewayCommands:
             "profile": session.charger_profile,
             "transactions": sorted([connector, transaction] for connector, transaction in newest.items()),
         }
+
+    async def bemcom_alive(self, request: Request) -> dict[str, Any]:
+        """From the bridge, every second while it is connected to the broker: BEMCom is in reach
+        (the failsafe, ``failsafe.py``, goes in force when this stops)."""
+        if self._bemcom_alive is not None:
+            self._bemcom_alive()
+        return {}

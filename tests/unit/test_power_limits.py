@@ -17,8 +17,9 @@ from ocpp.messages import Call, _validate_payload
 
 from common.bus import ErrorCode, Event, Reply
 from common.command_client import CommandClient
+from processes.bridge.actuators.facts import charger_facts
 from processes.bridge.actuators.plan import Context, Facts, OcppCall
-from processes.bridge.actuators.runner import ActuatorRunner, Write, charger_facts
+from processes.bridge.actuators.runner import ActuatorRunner, Write
 from processes.bridge.actuators.table import SPECS, ActuatorKey, plan_calls
 from processes.bridge.actuators.v16 import (
     EFFECTIVE_LIMIT,

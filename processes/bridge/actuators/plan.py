@@ -49,6 +49,9 @@ class Facts:
     transactions: tuple[tuple[int, int], ...] = ()
     #: The last limit written (W) per connector of the charge point (for a remote start).
     limits: tuple[tuple[int, float], ...] = ()
+    #: With a failsafe (OCPP_FAILSAFE_POWER) on a charge point with two stack levels or more,
+    #: BEMCom's profiles are leases valid until then (ms), renewed while BEMCom is in reach.
+    lease_until_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.logs import now_ms
 from common.schemas import V16
+from processes.bridge.actuators.facts import LastLimits, as_object, charger_facts
 from processes.bridge.actuators.plan import Context, Facts, Need, OcppCall, reply_outcome
 from processes.bridge.actuators.table import LIMIT_KINDS, SPECS, ActuatorKey, plan_calls, plan_of
 from processes.bridge.actuators.v16 import (
@@ -81,8 +83,8 @@ class Write:
     started: bool = False
     #: Whether the rate unit was known (reported or set), not guessed as W.
     unit_known: bool = True
-    #: Set for a read-back after a boot: no ``__result`` of its own.
-    read_back_only: bool = False
+    #: No ``__result`` of its own and no read-back: a read-back after a boot, a lease renewed.
+    silent: bool = False
 
     def waited(self) -> float:
         return time.monotonic() - self.queued_at
@@ -119,9 +121,16 @@ class ActuatorRunner:
         phases: int,
         report: Report,
         observer: LimitObserver | None = None,
+        lease_seconds: float | None = None,
+        state_path: Path | None = None,
     ) -> None:
         self._client = client
         self._observer = observer
+        #: With a failsafe: how long BEMCom's profiles hold without renewal (``Facts.lease_until_ms``).
+        self.lease_seconds = lease_seconds
+        #: The last limits written (set, schedule, charge point maximum), restored after the
+        #: failsafe and renewed as leases; kept in ``state_path`` across restarts.
+        self._last = LastLimits(state_path)
         self._timeout = call_timeout
         #: Seconds a write may wait before its first call is sent (docs/datapoints.md).
         self.queue_bound = call_timeout
@@ -146,7 +155,7 @@ class ActuatorRunner:
         kind = "execute_get_composite_schedule"
         for connector in sorted({0, *connectors}):
             key = f"{cp}__{connector}__{kind}"
-            self._enqueue(Write(ActuatorKey(cp, connector, kind, key), None, time.monotonic(), read_back_only=True))
+            self._enqueue(Write(ActuatorKey(cp, connector, kind, key), None, time.monotonic(), silent=True))
 
     def submit(self, actuator: ActuatorKey, value: Any) -> None:
         self._enqueue(Write(actuator, value, time.monotonic()))
@@ -160,7 +169,7 @@ class ActuatorRunner:
         try:
             queue.put_nowait(write)
         except asyncio.QueueFull:
-            if not write.read_back_only:
+            if not write.silent:
                 self._report(actuator, Done(f"Rejected: more than {QUEUE_LIMIT} commands waiting for {actuator.cp}"))
 
     async def close(self) -> None:
@@ -173,7 +182,7 @@ class ActuatorRunner:
             write = await queue.get()
             done = await self.carry_out(write)
             actuator = write.actuator
-            if not write.read_back_only:
+            if not write.silent:
                 self._report(actuator, done)
             elif done.values and self._observer is not None:
                 self._observer.limit_read_back(actuator.cp, actuator.connector or 0, done.values)
@@ -250,10 +259,32 @@ class ActuatorRunner:
         if text == "Accepted" and notes:
             text = f"Accepted ({'; '.join(notes)})"
         read_back_in = None
-        if actuator.kind in LIMIT_KINDS and result.text in ("Accepted", "Unknown"):
+        if actuator.kind in LIMIT_KINDS and result.text in ("Accepted", "Unknown") and not write.silent:
             self._accepted(actuator, write.value)
+            self._last.written(actuator, write.value)
             read_back_in = context
         return Done(text, result.configuration, values=values, read_back=read_back_in)
+
+    # -- the last limits: restored, renewed ---------------------------------------------
+
+    def restore(self, cp: str) -> None:
+        """BEMCom's last limits for the charge point again (after the failsafe), each with its ``__result``."""
+        for actuator, value in self._last.of(cp):
+            self.submit(actuator, value)
+
+    async def renew_leases(self, in_reach: Callable[[], bool]) -> None:
+        """Every fifth of a lease, BEMCom's limits again, silently, so they never run out while
+        BEMCom is ``in_reach`` (the bridge: connected to the broker)."""
+        if self.lease_seconds is None:
+            return
+        while True:
+            await asyncio.sleep(self.lease_seconds / 5)
+            if not in_reach():
+                continue
+            for cp in self._last.charge_points():
+                if cp not in self._queues or self._queues[cp].empty():
+                    for actuator, value in self._last.of(cp):
+                        self._enqueue(Write(actuator, value, time.monotonic(), silent=True))
 
     def _accepted(self, actuator: ActuatorKey, value: Any) -> None:
         """Remember the limit in force on the connector (a remote start carries it) and tell the observer."""
@@ -317,9 +348,11 @@ class ActuatorRunner:
                 return Facts(), self.rate_units.get(cp), self._phases, self._voltage
             raise Unanswered(reply_outcome(reply))
         known: dict[str, Any] = reply.result if isinstance(reply.result, dict) else {}
-        profile: dict[str, Any] = _object(known.get("profile"))
-        capabilities: dict[str, Any] = _object(known.get("capabilities"))
+        profile: dict[str, Any] = as_object(known.get("profile"))
+        capabilities: dict[str, Any] = as_object(known.get("capabilities"))
         facts = charger_facts(profile, capabilities, known.get("transactions"), self._limits.get(cp, {}))
+        if self.lease_seconds is not None and (facts.max_stack_level is None or facts.max_stack_level >= 1):
+            facts = replace(facts, lease_until_ms=now_ms() + int(self.lease_seconds * 1000))
         units = capabilities.get("rate_units")
         unit = profile.get("rate_unit") if profile.get("rate_unit") in ("A", "W") else self.rate_units.get(cp)
         if unit is None and isinstance(units, list) and ("W" in units or "A" in units):
@@ -365,44 +398,3 @@ class ActuatorRunner:
             raise Unanswered(reply_outcome(reply))
         transaction: int | None = reply.result
         return transaction
-
-
-#: A per phase, for "no limit" periods when the charger profile gives no ``max_current``.
-DEFAULT_MAX_CURRENT = 32.0
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def charger_facts(
-    profile: dict[str, Any], capabilities: dict[str, Any], transactions: Any, limits: dict[int, float]
-) -> Facts:
-    """The :class:`Facts` of a charge point from the gateway's answer (the charger profile wins
-    over what the charge point reported), ignoring what does not fit."""
-
-    def number(value: Any, low: float) -> float | None:
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= low else None
-
-    def whole(value: Any) -> int | None:
-        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-    # The profile's max_stack_level restricts ("use only levels up to this"): the lower of the two.
-    levels = [level for level in (whole(profile.get("max_stack_level")), whole(capabilities.get("max_stack_level")))]
-    known = [level for level in levels if level is not None]
-    highest = min(known) if known else None
-    pairs = tuple(
-        (int(pair[0]), int(pair[1]))
-        for pair in transactions or ()
-        if isinstance(pair, list | tuple) and len(pair) == 2 and all(whole(item) is not None for item in pair)
-    )
-    kind = profile.get("profile_kind")
-    return Facts(
-        max_stack_level=highest,
-        min_current=number(profile.get("min_current"), 0) or 0.0,
-        max_current=number(profile.get("max_current"), 0.1) or DEFAULT_MAX_CURRENT,
-        max_periods=whole(capabilities.get("max_periods")) or None,
-        profile_kind=kind if kind in ("Absolute", "Relative") else "Absolute",
-        transactions=pairs,
-        limits=tuple(sorted(limits.items())),
-    )

@@ -110,6 +110,17 @@ def charging_profile(
     return OcppCall("SetChargingProfile", {"connectorId": connector, "csChargingProfiles": profile})
 
 
+def leased(calls: list[OcppCall], context: Context) -> list[OcppCall]:
+    """BEMCom's profiles as leases (``validTo``) where the failsafe needs them (``Facts``)."""
+    until = context.facts.lease_until_ms
+    if until is None:
+        return calls
+    for call in calls:
+        if call.action == "SetChargingProfile":
+            call.payload["csChargingProfiles"]["validTo"] = iso(until)
+    return calls
+
+
 def _relative(schedule: dict[str, Any]) -> dict[str, Any]:
     """A Relative profile's schedule has no start: it counts from the start of the session."""
     return {key: value for key, value in schedule.items() if key != "startSchedule"}
@@ -139,7 +150,7 @@ def plan_charging_profile(connector: int, value: Any, context: Context) -> list[
     for on, transaction in running:
         profile_id = TX_PROFILE_BASE + on
         calls.append(charging_profile(on, profile_id, level, schedule, "TxProfile", kind, transaction))
-    return calls
+    return leased(calls, context)
 
 
 def limit_schedule(watts: float, context: Context) -> dict[str, Any]:
@@ -159,7 +170,9 @@ def plan_charge_point_max_power(connector: int, value: Any, context: Context) ->
     schedule = limit_schedule(as_number(value, "the power limit"), context)
     level = min(1, context.facts.max_stack_level) if context.facts.max_stack_level is not None else 1
     kind = "Absolute"  # a ChargePointMaxProfile has no session to be relative to
-    return [charging_profile(0, CHARGE_POINT_MAX_PROFILE, level, schedule, "ChargePointMaxProfile", kind)]
+    return leased(
+        [charging_profile(0, CHARGE_POINT_MAX_PROFILE, level, schedule, "ChargePointMaxProfile", kind)], context
+    )
 
 
 def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | None, float]]:
@@ -227,7 +240,7 @@ def plan_charging_schedule(connector: int, value: Any, context: Context) -> list
         note = f"cut to its {most} periods (ChargingScheduleMaxPeriods): ends at {ends}"
     level = schedule_stack_level(connector, context)
     call = charging_profile(connector, SCHEDULE_PROFILE_BASE + connector, level, schedule)
-    return [OcppCall(call.action, call.payload, note)]
+    return leased([OcppCall(call.action, call.payload, note)], context)
 
 
 def plan_clear_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
