@@ -31,6 +31,19 @@ by itself), brings the values a ``RebootRequired`` change left pending into forc
 sent because TriggerMessage asked for it does not. A charge point that never boots is one whose test
 never calls ``boot()``; ``boot_trigger`` says what it does when the central system asks for a
 BootNotification (:class:`BootTrigger`: send one, the common case; refuse; accept and send none).
+
+SetChargingProfile, ClearChargingProfile and GetCompositeSchedule are answered from ``smart_charging``,
+a :class:`~tools.smart_charging.SmartCharging` (OCPP 1.6 smart charging: purposes, stack levels,
+validity, TxProfiles only with the running transaction, which ``start_transaction()`` and
+``stop_transaction()`` tell it about); by default built from the configuration's keys, so
+``factory_configuration(max_stack_level=0, rate_units="Current")`` is a charger with one stack level
+that takes amperes only. Quirks come with a model of one's own::
+
+    store = factory_configuration(1, max_stack_level=0, rate_units="Current", phases=1)
+    model = SmartCharging.from_configuration(store, max_current=32, tx_default_applies_from_next_session=True)
+    async with SimulatedChargePoint(url, "CP_1", configuration=store, smart_charging=model) as cp:
+        ...
+        assert model.limit_now(1) == 7360
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ import ssl as ssl_module
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -55,6 +69,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tools.configuration import ConfigurationStore, factory_configuration
+from tools.local_list import LocalAuthorizationList
 from tools.messages import ChargePointMessages
 from tools.ocppj import (
     CALL,
@@ -69,6 +84,7 @@ from tools.ocppj import (
     default_answer,
     utc_now,
 )
+from tools.smart_charging import SmartCharging, SmartChargingError
 
 __all__ = [
     "DEFAULT_CONFIGURATION",
@@ -80,12 +96,16 @@ __all__ = [
     "ConfigurationStore",
     "JSONDict",
     "SimulatedChargePoint",
+    "SmartCharging",
     "default_answer",
     "factory_configuration",
     "utc_now",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Keys that, ``false``, stop an offline charge point from using its local list.
+_OFFLINE_KEYS: Final = ("LocalAuthListEnabled", "LocalAuthorizeOffline")
 
 
 class _Closed(enum.Enum):
@@ -142,6 +162,7 @@ class SimulatedChargePoint(ChargePointMessages):
         configuration: ConfigurationStore | None = None,
         boot_trigger: BootTrigger | str = BootTrigger.BOOT,
         boot_fields: Mapping[str, Any] | None = None,
+        smart_charging: SmartCharging | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.url = url_base.rstrip("/") + "/" + urllib.parse.quote(cp_id, safe="")
@@ -153,6 +174,11 @@ class SimulatedChargePoint(ChargePointMessages):
         self.ssl = ssl
         #: The configuration keys GetConfiguration and ChangeConfiguration are answered from.
         self.configuration = configuration if configuration is not None else ConfigurationStore(DEFAULT_CONFIGURATION)
+        #: The charging profiles SetChargingProfile, ClearChargingProfile and GetCompositeSchedule are
+        #: answered from; by default a model of ``configuration``'s smart-charging keys.
+        self.smart_charging = (
+            smart_charging if smart_charging is not None else SmartCharging.from_configuration(self.configuration)
+        )
         #: What TriggerMessage(BootNotification) does (``answers=`` for TriggerMessage overrides it).
         self.boot_trigger = BootTrigger(boot_trigger)
         if boot_fields is not None:
@@ -172,6 +198,9 @@ class SimulatedChargePoint(ChargePointMessages):
         #: Close code / reason of the last connection once it has closed.
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        #: The local authorization list (SendLocalList, GetLocalListVersion); what ``authorize()``
+        #: answers from while the charge point is offline (:meth:`authorize_offline`).
+        self.local_list = LocalAuthorizationList()
 
         self._ws: ClientConnection | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -303,6 +332,39 @@ class SimulatedChargePoint(ChargePointMessages):
         assert self.last_boot_result is not None  # noqa: S101 - set together with booted
         return self.last_boot_result
 
+    async def authorize(self, id_tag: str) -> JSONDict:
+        """Authorize: the central system's answer while connected; offline, the charge point's own
+        (:meth:`authorize_offline`), as a real one decides when the central system is away."""
+        if not self.connected:
+            return {"idTagInfo": self.authorize_offline(id_tag)}
+        return await super().authorize(id_tag)
+
+    def authorize_offline(self, id_tag: str) -> JSONDict:
+        """The IdTagInfo an offline charge point gives itself (OCPP 1.6 section 3.5): from its local
+        list when ``LocalAuthListEnabled`` and ``LocalAuthorizeOffline`` are not ``false`` (expired
+        entries ``Expired``); an id tag not on it ``Accepted`` only with ``AllowOfflineTxForUnknownId``
+        ``true``, else ``Invalid``."""
+        enabled = all((self.configuration.effective(key) or "").lower() != "false" for key in _OFFLINE_KEYS)
+        info = self.local_list.authorize(id_tag, datetime.now(UTC)) if enabled else None
+        if info is not None:
+            return info
+        unknown_allowed = (self.configuration.effective("AllowOfflineTxForUnknownId") or "").lower() == "true"
+        return {"status": "Accepted" if unknown_allowed else "Invalid"}
+
+    def answer_local_list(self, action: str, payload: JSONDict) -> JSONDict:
+        """GetLocalListVersion and SendLocalList from ``local_list``, within the configuration's
+        ``LocalAuthListMaxLength`` and ``SendLocalListMaxLength``; a charge point whose
+        SupportedFeatureProfiles lack LocalAuthListManagement has none (-1, ``NotSupported``)."""
+        profiles = self.configuration.effective_list("SupportedFeatureProfiles")
+        supported = profiles is None or "LocalAuthListManagement" in profiles
+        if action == "GetLocalListVersion":
+            return {"listVersion": self.local_list.version if supported else -1}
+        if not supported:
+            return {"status": "NotSupported"}
+        limits = self.configuration.effective_int("LocalAuthListMaxLength")
+        chunk = self.configuration.effective_int("SendLocalListMaxLength")
+        return {"status": self.local_list.update(payload, max_length=limits, send_max_length=chunk)}
+
     async def send_raw(self, text: str) -> None:
         """Send any text frame as is (for hostile-input tests)."""
         ws = self._require_ws()
@@ -431,14 +493,17 @@ class SimulatedChargePoint(ChargePointMessages):
 
         GetConfiguration and ChangeConfiguration from ``configuration``; Reset ``Accepted``, bringing
         pending RebootRequired values into force; TriggerMessage(BootNotification) as ``boot_trigger``
-        says; everything else :func:`~tools.ocppj.default_answer`. Raises :class:`AnswerCallError`
-        for a payload it cannot read.
+        says; SetChargingProfile, ClearChargingProfile, GetCompositeSchedule and the ``chargingProfile``
+        of RemoteStartTransaction from ``smart_charging``; everything else
+        :func:`~tools.ocppj.default_answer`. Raises :class:`AnswerCallError` for a payload it cannot read.
         """
         if action == "GetConfiguration":
             keys = payload.get("key")
             if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
                 raise AnswerCallError("TypeConstraintViolation", "key must be a list of strings")
             return self.configuration.get_configuration(keys)
+        if action in ("GetLocalListVersion", "SendLocalList"):
+            return self.answer_local_list(action, payload)
         if action == "ChangeConfiguration":
             key, value = payload.get("key"), payload.get("value")
             if not isinstance(key, str) or not isinstance(value, str):
@@ -449,7 +514,22 @@ class SimulatedChargePoint(ChargePointMessages):
             return {"status": "Accepted"}
         if action == "TriggerMessage" and payload.get("requestedMessage") == "BootNotification":
             return self.answer_boot_trigger()
+        try:
+            if action == "RemoteStartTransaction" and "chargingProfile" in payload:
+                status = self.smart_charging.remote_start(payload.get("connectorId"), payload["chargingProfile"])
+                return {"status": status}
+            answer = self.smart_charging.answer(action, payload)
+        except SmartChargingError as error:
+            raise AnswerCallError(error.code, error.description) from None
+        if answer is not None:
+            return answer
         return default_answer(action, payload, self.configuration.entries())
+
+    def transaction_started(self, connector_id: int, transaction_id: int) -> None:
+        self.smart_charging.transaction_started(connector_id, transaction_id)
+
+    def transaction_stopped(self, transaction_id: int) -> None:
+        self.smart_charging.transaction_stopped(transaction_id)
 
     def answer_boot_trigger(self) -> JSONDict:
         """The answer to TriggerMessage(BootNotification) by ``boot_trigger``; with ``BOOT`` the

@@ -364,6 +364,7 @@ def factory_configuration(
     max_measurands: int = FACTORY_MAX_MEASURANDS,
     rate_units: str = "Current",
     max_stack_level: int = 8,
+    phases: int = 3,
     heartbeat_interval: int = 300,
     supported_measurands: Iterable[str] = SIMULATED_MEASURANDS,
     refuse: Mapping[str, str] | Iterable[str] = (),
@@ -371,10 +372,14 @@ def factory_configuration(
     minimums: Mapping[str, int] | None = None,
 ) -> ConfigurationStore:
     """A charger as it leaves the factory: the Core keys, local list and smart charging keys, and
-    meter values of energy only (``sampled_data``) every ``meter_interval`` seconds."""
+    meter values of energy only (``sampled_data``) every ``meter_interval`` seconds. A single-phase
+    charger (``phases=1``) reports ``ConnectorPhaseRotation`` ``NotApplicable`` for every connector."""
     if connectors < 1:
         raise ValueError("a charge point has at least one connector")
-    rotation = ",".join(f"{number}.RST" for number in range(connectors + 1))
+    if phases not in (1, 3):
+        raise ValueError("a charger has 1 or 3 phases")
+    wiring = "RST" if phases == 3 else "NotApplicable"
+    rotation = ",".join(f"{number}.{wiring}" for number in range(connectors + 1))
     energy = "Energy.Active.Import.Register"
     read_only: list[tuple[str, str]] = [
         ("NumberOfConnectors", str(connectors)),

@@ -55,13 +55,21 @@ class ChargePointMessages:
         transaction_id = result["transactionId"]
         if type(transaction_id) is not int:
             raise ValueError(f"transactionId is not an integer: {result!r}")
+        self.transaction_started(connector_id, transaction_id)
         return transaction_id
 
     async def stop_transaction(self, transaction_id: int, meter_stop: int, **extra: Any) -> JSONDict:
         """StopTransaction; ``extra`` adds or overrides fields (reason, idTag, transactionData, timestamp)."""
         payload: JSONDict = {"transactionId": transaction_id, "meterStop": meter_stop, "timestamp": utc_now()}
         payload.update(extra)
+        self.transaction_stopped(transaction_id)  # it has ended here, whatever the answer
         return await self.call("StopTransaction", payload)
+
+    def transaction_started(self, connector_id: int, transaction_id: int) -> None:
+        """Hook: :meth:`start_transaction` got ``transaction_id`` for a transaction on ``connector_id``."""
+
+    def transaction_stopped(self, transaction_id: int) -> None:
+        """Hook: :meth:`stop_transaction` is about to report the end of ``transaction_id``."""
 
     async def meter_values(
         self,
