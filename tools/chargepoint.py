@@ -59,6 +59,7 @@ import ssl as ssl_module
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -68,6 +69,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tools.configuration import ConfigurationStore, factory_configuration
+from tools.local_list import LocalAuthorizationList
 from tools.messages import ChargePointMessages
 from tools.ocppj import (
     CALL,
@@ -101,6 +103,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Keys that, ``false``, stop an offline charge point from using its local list.
+_OFFLINE_KEYS: Final = ("LocalAuthListEnabled", "LocalAuthorizeOffline")
 
 
 class _Closed(enum.Enum):
@@ -193,6 +198,9 @@ class SimulatedChargePoint(ChargePointMessages):
         #: Close code / reason of the last connection once it has closed.
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        #: The local authorization list (SendLocalList, GetLocalListVersion); what ``authorize()``
+        #: answers from while the charge point is offline (:meth:`authorize_offline`).
+        self.local_list = LocalAuthorizationList()
 
         self._ws: ClientConnection | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -323,6 +331,39 @@ class SimulatedChargePoint(ChargePointMessages):
             raise TimeoutError(f"{self.cp_id}: not booted within {timeout} s") from None
         assert self.last_boot_result is not None  # noqa: S101 - set together with booted
         return self.last_boot_result
+
+    async def authorize(self, id_tag: str) -> JSONDict:
+        """Authorize: the central system's answer while connected; offline, the charge point's own
+        (:meth:`authorize_offline`), as a real one decides when the central system is away."""
+        if not self.connected:
+            return {"idTagInfo": self.authorize_offline(id_tag)}
+        return await super().authorize(id_tag)
+
+    def authorize_offline(self, id_tag: str) -> JSONDict:
+        """The IdTagInfo an offline charge point gives itself (OCPP 1.6 section 3.5): from its local
+        list when ``LocalAuthListEnabled`` and ``LocalAuthorizeOffline`` are not ``false`` (expired
+        entries ``Expired``); an id tag not on it ``Accepted`` only with ``AllowOfflineTxForUnknownId``
+        ``true``, else ``Invalid``."""
+        enabled = all((self.configuration.effective(key) or "").lower() != "false" for key in _OFFLINE_KEYS)
+        info = self.local_list.authorize(id_tag, datetime.now(UTC)) if enabled else None
+        if info is not None:
+            return info
+        unknown_allowed = (self.configuration.effective("AllowOfflineTxForUnknownId") or "").lower() == "true"
+        return {"status": "Accepted" if unknown_allowed else "Invalid"}
+
+    def answer_local_list(self, action: str, payload: JSONDict) -> JSONDict:
+        """GetLocalListVersion and SendLocalList from ``local_list``, within the configuration's
+        ``LocalAuthListMaxLength`` and ``SendLocalListMaxLength``; a charge point whose
+        SupportedFeatureProfiles lack LocalAuthListManagement has none (-1, ``NotSupported``)."""
+        profiles = self.configuration.effective_list("SupportedFeatureProfiles")
+        supported = profiles is None or "LocalAuthListManagement" in profiles
+        if action == "GetLocalListVersion":
+            return {"listVersion": self.local_list.version if supported else -1}
+        if not supported:
+            return {"status": "NotSupported"}
+        limits = self.configuration.effective_int("LocalAuthListMaxLength")
+        chunk = self.configuration.effective_int("SendLocalListMaxLength")
+        return {"status": self.local_list.update(payload, max_length=limits, send_max_length=chunk)}
 
     async def send_raw(self, text: str) -> None:
         """Send any text frame as is (for hostile-input tests)."""
@@ -461,6 +502,8 @@ class SimulatedChargePoint(ChargePointMessages):
             if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
                 raise AnswerCallError("TypeConstraintViolation", "key must be a list of strings")
             return self.configuration.get_configuration(keys)
+        if action in ("GetLocalListVersion", "SendLocalList"):
+            return self.answer_local_list(action, payload)
         if action == "ChangeConfiguration":
             key, value = payload.get("key"), payload.get("value")
             if not isinstance(key, str) or not isinstance(value, str):
