@@ -2,7 +2,10 @@
 
 Each connector repeats: Available → Preparing, Authorize, StartTransaction, Charging with
 MeterValues every interval, StopTransaction with transactionData, Finishing → Available.
-Central-system calls are answered: SetChargingProfile / ClearChargingProfile cap the power,
+Central-system calls are answered: SetChargingProfile, ClearChargingProfile and GetCompositeSchedule
+by the charge point's smart-charging model (:class:`tools.smart_charging.SmartCharging`), whose limit
+caps the power (a ChargePointMaxProfile shared by the charging connectors; a lower limit reaches the
+vehicle ``ramp_down_delay`` seconds later) and is reported as ``Power.Offered`` / ``Current.Offered``;
 RemoteStartTransaction / RemoteStopTransaction start and stop sessions, TriggerMessage sends
 what it asks for; everything else gets the simulated charge point's defaults (GetConfiguration
 and ChangeConfiguration from its configuration store). A lost connection is re-established with
@@ -31,8 +34,8 @@ from typing import Any
 from websockets.exceptions import WebSocketException
 
 from common import __version__
-from tools.chargepoint import BootTrigger, SimulatedChargePoint
-from tools.charging import MAX_POWER_W, PHASES, ChargingProfiles, Meter, Vehicle, sample
+from tools.chargepoint import AnswerCallError, BootTrigger, SimulatedChargePoint
+from tools.charging import Meter, Vehicle, sample
 from tools.configuration import (
     FACTORY_MAX_MEASURANDS,
     SIMULATED_MEASURANDS,
@@ -40,6 +43,7 @@ from tools.configuration import (
     factory_configuration,
 )
 from tools.ocppj import DEFAULT_CONFIGURATION, AnswerSpec, CallErrorReceived, JSONDict, utc_now
+from tools.smart_charging import SmartCharging, SmartChargingError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,8 @@ class ChargerBehaviour:
     supported_measurands: tuple[str, ...] | None = None
     #: ``MeterValuesSampledDataMaxLength`` of the factory settings; None: the factory default.
     max_measurands: int | None = None
+    #: Seconds until the vehicle follows a lower limit (a higher one it takes at once).
+    ramp_down_delay: float = 0.0
 
     def configuration(self, connectors: int, interval: float) -> ConfigurationStore:
         """A new store for a charger with ``connectors``; the factory's MeterValueSampleInterval is
@@ -110,6 +116,9 @@ class ConnectorState:
     requested_tag: str | None = None
     start_wake: asyncio.Event = field(default_factory=asyncio.Event)
     stop_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The limit the vehicle follows (watts), and since when a lower one is offered.
+    following_w: float | None = None
+    lowered_at: float | None = None
 
     @property
     def session_wh(self) -> float:
@@ -139,13 +148,13 @@ class Station:
         password: str | None,
         behaviour: ChargerBehaviour | None = None,
         configuration: ConfigurationStore | None = None,
+        smart_charging: SmartCharging | None = None,
     ) -> None:
         self.cp_id = cp_id
         self.plan = plan
         self.behaviour = behaviour or ChargerBehaviour()
         self.stop = stop
         self.rng = random.Random(cp_id)  # noqa: S311 - simulation, not cryptography
-        self.profiles = ChargingProfiles()
         self.connectors = [self._new_connector(number) for number in range(1, connectors + 1)]
         self.state = "starting"
         self.errors = 0
@@ -163,6 +172,7 @@ class Station:
             answers=self._answers(),
             extra_headers=headers,
             configuration=configuration,
+            smart_charging=smart_charging,
             boot_trigger=self.behaviour.boot_trigger,
             boot_fields={
                 "chargePointVendor": "BEMCom",
@@ -171,6 +181,11 @@ class Station:
                 "firmwareVersion": __version__,
             },
         )
+
+    @property
+    def smart_charging(self) -> SmartCharging:
+        """The charging profiles (by default a model of the configuration's smart-charging keys)."""
+        return self.cp.smart_charging
 
     def _new_connector(self, number: int) -> ConnectorState:
         register = round(self.rng.uniform(100_000, 2_000_000), 1)
@@ -312,22 +327,64 @@ class Station:
     def sampled_values(self, connector: ConnectorState, context: str = "Sample.Periodic") -> list[JSONDict]:
         """A MeterValues sampledValue list: the measurands ``MeterValuesSampledData`` names (in force),
         every measurand the meter has without that key."""
-        values = connector.meter.sampled_values(connector.vehicle, context)
+        values = self._wired(connector, connector.meter.sampled_values(connector.vehicle, context))
         wanted = self.configuration.effective_list("MeterValuesSampledData")
         if wanted is None:
             return values
-        offered_w = self.profiles.limit_w(connector.number, time.time())
-        offered_w = MAX_POWER_W if offered_w is None else max(0.0, min(offered_w, MAX_POWER_W))
+        offered_w = self.offered_w(connector)
+        phases = self.smart_charging.phases
         values += [
             sample(f"{offered_w:.1f}", "Power.Offered", "W", context),
-            sample(f"{offered_w / (connector.meter.voltage * PHASES):.1f}", "Current.Offered", "A", context),
+            sample(f"{offered_w / (connector.meter.voltage * phases):.1f}", "Current.Offered", "A", context),
         ]
         return [value for value in values if value["measurand"] in wanted]
+
+    def _wired(self, connector: ConnectorState, values: list[JSONDict]) -> list[JSONDict]:
+        """A single-phase charger measures current and voltage on L1 only."""
+        if self.smart_charging.phases != 1:
+            return values
+        wired = []
+        for value in values:
+            phase = value.get("phase")
+            if phase in ("L2", "L3", "L2-N", "L3-N"):
+                continue
+            if phase == "L1" and value["measurand"] == "Current.Import":
+                value = {**value, "value": f"{connector.meter.power_w / connector.meter.voltage:.2f}"}
+            wired.append(value)
+        return wired
+
+    def offered_w(self, connector: ConnectorState) -> float:
+        """What the connector offers now: the charger's maximum within the limit in force on it and
+        within its share of a ChargePointMaxProfile (split among the connectors charging)."""
+        model = self.smart_charging
+        offered = model.max_power_w
+        own = model.limit_now(connector.number)
+        if own is not None:
+            offered = min(offered, own)
+        cap = model.charge_point_limit_now()
+        if cap is not None:
+            sharing = sum(1 for other in self.connectors if other.transaction is not None or other is connector)
+            offered = min(offered, cap / max(1, sharing))
+        return max(0.0, offered)
+
+    def vehicle_limit_w(self, connector: ConnectorState, now: float) -> float:
+        """The limit the vehicle follows at ``now`` (monotonic): what is offered, a lower offer only
+        once it has held for ``ramp_down_delay`` seconds."""
+        offered = self.offered_w(connector)
+        delay = self.behaviour.ramp_down_delay
+        if connector.following_w is None or offered >= connector.following_w or delay <= 0:
+            connector.following_w, connector.lowered_at = offered, None
+        elif connector.lowered_at is None:
+            connector.lowered_at = now
+        elif now - connector.lowered_at >= delay:
+            connector.following_w, connector.lowered_at = offered, None
+        return connector.following_w
 
     async def _charge(self, connector: ConnectorState) -> str:
         """The session's samples, one every ``interval``, each charging the vehicle; MeterValues at
         each (or every ``report_interval()`` seconds); the stop reason."""
         last = last_report = time.monotonic()
+        connector.following_w = connector.lowered_at = None
         next_step = last + self.plan.interval
         steps = 0
         while steps < self.plan.samples:
@@ -340,7 +397,7 @@ class Station:
                 return "Local"
             now = time.monotonic()
             assert connector.vehicle is not None and connector.transaction is not None  # noqa: S101
-            limit = self.profiles.limit_w(connector.number, time.time())
+            limit = self.vehicle_limit_w(connector, now)
             connector.meter.charge(connector.vehicle, now - last, limit, self.rng)
             last = now
             stepped = now >= next_step
@@ -364,8 +421,6 @@ class Station:
 
     def _answers(self) -> dict[str, AnswerSpec]:
         return {
-            "SetChargingProfile": lambda payload: {"status": self.profiles.set(payload, time.time())},
-            "ClearChargingProfile": lambda payload: {"status": self.profiles.clear(payload)},
             "RemoteStartTransaction": self.remote_start,
             "RemoteStopTransaction": self.remote_stop,
             "TriggerMessage": self.trigger,
@@ -376,10 +431,19 @@ class Station:
         for connector in self.connectors:
             idle = connector.status == "Available" and connector.transaction is None and connector.requested_tag is None
             if idle and wanted in (None, connector.number) and not self.connector_done(connector):
+                if "chargingProfile" in payload and self._remote_profile(connector, payload) != "Accepted":
+                    return {"status": "Rejected"}
                 connector.requested_tag = str(payload.get("idTag", "REMOTE"))
                 connector.start_wake.set()
                 return {"status": "Accepted"}
         return {"status": "Rejected"}
+
+    def _remote_profile(self, connector: ConnectorState, payload: JSONDict) -> str:
+        """The smart-charging model's answer to the TxProfile of a RemoteStartTransaction."""
+        try:
+            return self.smart_charging.remote_start(connector.number, payload["chargingProfile"])
+        except SmartChargingError as error:
+            raise AnswerCallError(error.code, error.description) from None
 
     def remote_stop(self, payload: JSONDict) -> JSONDict:
         for connector in self.connectors:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import pytest
 
@@ -226,7 +225,9 @@ def test_a_factory_charger_reports_energy_until_its_configuration_changes() -> N
         assert measurands(values) == sorted([*ALL_FIVE.split(","), "Power.Offered"])
         assert len([v for v in values if v["measurand"] == "Voltage"]) == 3  # per phase
         assert [v["value"] for v in values if v["measurand"] == "Power.Offered"] == [f"{MAX_POWER_W:.1f}"]
-        station.profiles.set(profile(1, 1, 3680), time.time())
+        limit = profile(1, 1, 16.0, unit="A")  # the factory charger takes amperes only: 16 A on one phase
+        limit["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["numberPhases"] = 1  # type: ignore[index]
+        assert station.smart_charging.set_charging_profile(limit) == "Accepted"
         assert [v["value"] for v in station.sampled_values(connector) if v["measurand"] == "Power.Offered"] == [
             "3680.0"
         ]
