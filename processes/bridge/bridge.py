@@ -304,8 +304,9 @@ class Bridge:
             asyncio.create_task(self._heartbeats(), name="heartbeats"),
             asyncio.create_task(self._announce(), name="announce"),
             asyncio.create_task(self._in_reach(), name="in-reach"),
-            asyncio.create_task(self.runner.renew_leases(self.mqtt.connected.is_set), name="leases"),
         ]
+        if self.runner.lease_seconds is not None:
+            tasks.append(asyncio.create_task(self.runner.renew_leases(self.mqtt.connected.is_set), name="leases"))
         try:
             await run_until_stopped(stop, tasks)
         finally:

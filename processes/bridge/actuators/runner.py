@@ -274,9 +274,8 @@ class ActuatorRunner:
 
     async def renew_leases(self, in_reach: Callable[[], bool]) -> None:
         """Every fifth of a lease, BEMCom's limits again, silently, so they never run out while
-        BEMCom is ``in_reach`` (the bridge: connected to the broker)."""
-        if self.lease_seconds is None:
-            return
+        BEMCom is ``in_reach`` (the bridge: connected to the broker); only with leases."""
+        assert self.lease_seconds is not None
         while True:
             await asyncio.sleep(self.lease_seconds / 5)
             if not in_reach():
