@@ -137,6 +137,7 @@ def _start(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts:
     if transaction_id is not None:
         values.append(SensorValue(join_key(*prefix, "id"), transaction_id, ts))
     values += _strings(prefix, payload, ("id_tag",), ts)
+    values += _strings(prefix, ctx, ("id_tag_status",), ts)  # the answer to the id tag
     meter_start = as_int(payload.get("meter_start"))
     if meter_start is not None:
         values.append(SensorValue(join_key(*prefix, "meter_start"), meter_start, ts))
@@ -194,7 +195,8 @@ def _stop_record(payload: Mapping[Any, Any], ctx: Mapping[Any, Any]) -> dict[str
 
 
 def _authorize(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
-    return _strings((event.cp, "Authorize"), payload, ("id_tag",), ts)
+    values = _strings((event.cp, "Authorize"), payload, ("id_tag",), ts)
+    return values + _strings((event.cp, "Authorize"), ctx, ("status",), ts)  # the answer
 
 
 def _status_only(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:

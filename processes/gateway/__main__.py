@@ -11,19 +11,30 @@ from common.process import load_settings, run_program
 from common.settings import GatewaySettings, SettingsError, load_gateway
 from processes.gateway.charger_profiles import ProfileError, load_profiles
 from processes.gateway.gateway import Gateway
+from processes.gateway.id_tags import IdTagsError, load_id_tags
 
 PROCESS = "gateway"
 
 
 def load(env: Mapping[str, str]) -> GatewaySettings:
-    """The settings, and the charge points file checked with them (a bad one stops the gateway
-    at start with its line and field; later, a bad change is refused and the last good one stays)."""
+    """The settings, and the charge points and id tags files checked with them (a bad one stops
+    the gateway at start with its line and field; later, a bad change is refused and the last good
+    one stays)."""
     settings = load_gateway(env)
     path = settings.onboarding.charge_points_file
+    problems = []
     try:
         load_profiles(Path(path) if path is not None else None)
     except ProfileError as error:
-        raise SettingsError([str(error)]) from None
+        problems.append(str(error))
+    id_tags = settings.authorization.id_tags_file
+    if id_tags is not None:
+        try:
+            load_id_tags(Path(id_tags))
+        except IdTagsError as error:
+            problems.append(str(error))
+    if problems:
+        raise SettingsError(problems) from None
     return settings
 
 

@@ -2,9 +2,11 @@
 
 In order: a charge point id in the path (else 404), room for one more connection (else 503;
 a charge point that is connected already may always replace its connection), the ``ocpp1.6``
-subprotocol offered (else 400), an allowed id (else 404, as OCPP-J 3.2 says) and, with
-``OCPP_AUTH_FILE``, HTTP Basic credentials of that id (else 401, OCPP security profiles 1
-and 2). Every refusal is logged with the charge point id and the reason, never a password.
+subprotocol offered (else 400), an allowed id (else 404, as OCPP-J 3.2 says), in security
+profile 3 a client certificate whose CN is that id (else 403, security whitepaper A00.FR.405)
+and, with ``OCPP_AUTH_FILE``, HTTP Basic credentials of that id (else 401, OCPP security
+profiles 1 and 2). Every refusal is logged with the charge point id and the reason, never a
+password. The allowed ids and the passwords may be replaced while serving (their files changed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader
 from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
 from websockets.http11 import Request, Response
+
+from common.security import client_certificate_names
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +47,16 @@ class CredentialCheck:
     SHA-256 of (stored hash, password), so a reconnecting charge point costs nothing."""
 
     def __init__(self, credentials: Mapping[str, str], concurrency: int = 2) -> None:
+        self._verified: set[bytes] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self.replace(credentials)
+
+    def replace(self, credentials: Mapping[str, str]) -> None:
+        """The passwords of a new version of the file (not empty). A remembered verification
+        holds only while the hash it was made with stays (it is part of its key)."""
         self._hashes = {cp_id: hashed.encode() for cp_id, hashed in credentials.items()}
         # Unknown ids are checked against a real hash too: timing does not tell which ids exist.
         self._decoy = next(iter(self._hashes.values()))
-        self._verified: set[bytes] = set()
-        self._slots = asyncio.Semaphore(concurrency)
 
     def knows(self, cp_id: str) -> bool:
         return cp_id in self._hashes
@@ -102,10 +111,14 @@ class Admission:
         open_connections: Callable[[], int],
         is_connected: Callable[[str], bool],
         subprotocols: Sequence[str] = ("ocpp1.6",),
+        client_certificates: bool = False,
     ) -> None:
         self._subprotocols = tuple(subprotocols)
         self._required = " or ".join(self._subprotocols)
-        self._allowed = allowed
+        #: The ids that may connect (None: any); replaced when OCPP_ALLOWED_CHARGE_POINTS' file changes.
+        self.allowed = allowed
+        #: Security profile 3: the client certificate's CN must be the charge point id.
+        self._client_certificates = client_certificates
         self._credentials = credentials
         self._max_connections = max_connections
         self._open_connections = open_connections
@@ -132,9 +145,13 @@ class Admission:
                 ", ".join(offered)[:100] or None,
             )
             return reject(http.HTTPStatus.BAD_REQUEST, f"subprotocol {self._required} required")
-        if self._allowed is not None and cp_id not in self._allowed:
+        if self.allowed is not None and cp_id not in self.allowed:
             log.warning("Refused unknown charge point %r (add it to OCPP_ALLOWED_CHARGE_POINTS to let it in)", cp_id)
             return reject(http.HTTPStatus.NOT_FOUND, "unknown charge point")
+        if self._client_certificates:
+            refused = certificate_refusal(connection, cp_id)
+            if refused is not None:
+                return refused
         if self._credentials is not None:
             return await self._authenticate(self._credentials, cp_id, request)
         return None
@@ -163,3 +180,19 @@ class Admission:
         response = reject(http.HTTPStatus.UNAUTHORIZED, "authentication required")
         response.headers["WWW-Authenticate"] = build_www_authenticate_basic(REALM)
         return response
+
+
+def certificate_refusal(connection: ServerConnection, cp_id: str) -> Response | None:
+    """Security profile 3 (whitepaper A00.FR.405): the CN of the client certificate must be the
+    charge point's id; else 403 and a WARNING (A00.FR.407/408: connection ended, logged)."""
+    transport = getattr(connection, "transport", None)
+    peercert = transport.get_extra_info("peercert") if transport is not None else None
+    names = client_certificate_names(peercert)
+    if cp_id in names:
+        return None
+    if not names:
+        problem = "a client certificate without CN" if peercert else "no client certificate"
+    else:
+        problem = f"a client certificate for {', '.join(repr(name[:60]) for name in names)} (CN), not for its id"
+    log.warning("Refused charge point %r: it presented %s (HTTP 403)", cp_id, problem)
+    return reject(http.HTTPStatus.FORBIDDEN, "the client certificate is not this charge point's")

@@ -29,7 +29,8 @@ from common.process import run_until_stopped
 from common.settings import GatewaySettings
 from common.watched_file import WatchedFile
 from processes.gateway import v16
-from processes.gateway.admission import Admission, CredentialCheck
+from processes.gateway.access import Access
+from processes.gateway.admission import Admission
 from processes.gateway.charger_profiles import ChargerProfiles, load_profiles, parse_charge_points_file
 from processes.gateway.command_server import CommandServer
 from processes.gateway.commands import GatewayCommands
@@ -81,6 +82,8 @@ class Gateway:
         self.onboarding = Onboarding(
             onboarding, settings.call_timeout, self.profiles, self.store, {v16.SUBPROTOCOL: v16.onboard}
         )
+        # Who may connect and who may charge (their files re-read when they change).
+        self.access = Access(settings, self.registry, self.onboarding, self.store)
         try:
             self.commands = CommandServer(
                 context,
@@ -106,21 +109,23 @@ class Gateway:
                 response_timeout=settings.call_timeout,
                 max_calls_per_second=settings.max_calls_per_second,
                 lifecycle=onboarding,
+                authorizer=authorizer,
             )
 
-        onboarding = self.onboarding
+        onboarding, authorizer = self.onboarding, self.access.authorizer
         return {v16.SUBPROTOCOL: ocpp16}
 
     def admission(self, subprotocols: Sequence[str]) -> Admission:
-        credentials = self.settings.credentials
-        return Admission(
-            allowed=self.settings.allowed_charge_points,
-            credentials=CredentialCheck(credentials) if credentials is not None else None,
+        admission = self.access.admission = Admission(
+            allowed=self.access.allowed,
+            credentials=self.access.credentials,
             max_connections=self.settings.max_connections,
             open_connections=lambda: self.registry.open_connections,
             is_connected=self.registry.is_connected,
             subprotocols=subprotocols,
+            client_certificates=self.settings.security_profile == 3,
         )
+        return admission
 
     def publish_log(self, ts: int, level: int, msg: str, emitter: str) -> None:
         self.publisher.publish_log(ts, level, msg, emitter)
@@ -152,9 +157,11 @@ class Gateway:
             if self.charge_points_file is not None:
                 watching = self.charge_points_file.watch(FILE_CHECK_INTERVAL, self._profiles_changed)
                 tasks.append(asyncio.create_task(watching, name="charge-points-file"))
+            tasks += [asyncio.create_task(watch) for watch in self.access.watches(FILE_CHECK_INTERVAL)]
             await run_until_stopped(stop, tasks)
         finally:
             await self.onboarding.close()
+            await self.access.close()
             await close_connections(serving, len(self.registry.sessions))
 
     def _profiles_changed(self, profiles: ChargerProfiles) -> None:

@@ -61,6 +61,17 @@ class ConnectionRegistry:
         finally:
             self.open_connections -= 1
 
+    def disconnect(self, cp_id: str, reason: str) -> bool:
+        """Close a charge point's connection (1008, policy violation: it may no longer connect), in
+        the background; its session ends as on any close. False when it is not connected."""
+        socket = self._sockets.get(cp_id)
+        if socket is None:
+            return False
+        closing = asyncio.create_task(socket.close(1008, reason[:100]), name=f"disconnect-{cp_id}")
+        self._background.add(closing)
+        closing.add_done_callback(self._background.discard)
+        return True
+
     def _register(self, cp_id: str, session: OcppSession, socket: Socket) -> None:
         old, old_session = self._sockets.get(cp_id), self.sessions.get(cp_id)
         self.sessions[cp_id] = session

@@ -1,6 +1,8 @@
 """The gateway's durable state (SQLite, WAL): transactions, so that ids stay unique per
 charge point across gateway restarts and a StopTransaction after a restart still finds
-the connector and meter start of its transaction."""
+the connector and meter start of its transaction; what onboarding set on each charge point; and
+the local authorization list each charge point holds (its version and entries), so that a restart
+sends nothing to a charge point whose list is up to date."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ CREATE TABLE IF NOT EXISTS transactions (
     meter_start INTEGER NOT NULL,
     started_at TEXT NOT NULL,
     meter_stop INTEGER,
-    stopped_at TEXT
+    stopped_at TEXT,
+    id_tag_status TEXT
 );
 CREATE TABLE IF NOT EXISTS connected (charge_point TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS configured (
@@ -29,7 +32,16 @@ CREATE TABLE IF NOT EXISTS configured (
     PRIMARY KEY (charge_point, key)
 );
 CREATE INDEX IF NOT EXISTS transactions_active ON transactions (charge_point, connector, stopped_at);
+CREATE TABLE IF NOT EXISTS local_lists (
+    charge_point TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    entries TEXT NOT NULL
+);
 """
+#: Open transactions by id tag, for ConcurrentTx (authorization.py); made after the column exists.
+OPEN_TAGS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS transactions_open_tags ON transactions (id_tag COLLATE NOCASE) WHERE stopped_at IS NULL"
+)
 
 #: Transaction ids of a new database start at the seconds elapsed since this epoch, so
 #: that a lost database does not hand out ids a charge point has seen before (unless it
@@ -59,6 +71,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(transactions)")}
+        if "id_tag_status" not in columns:  # a database of 0.7 or earlier
+            self._db.execute("ALTER TABLE transactions ADD COLUMN id_tag_status TEXT")
+        self._db.execute(OPEN_TAGS_INDEX)
         #: What find() returns never changes once a transaction exists (its stop is not part of it).
         self._found: dict[tuple[str, int], Transaction] = {}
         if self._db.execute("SELECT COUNT(*) FROM sqlite_sequence WHERE name='transactions'").fetchone()[0] == 0:
@@ -69,17 +85,26 @@ class Store:
         self._db.close()
 
     def start_transaction(
-        self, charge_point: str, connector: int, id_tag: str, meter_start: int, started_at: str
+        self,
+        charge_point: str,
+        connector: int,
+        id_tag: str,
+        meter_start: int,
+        started_at: str,
+        id_tag_status: str | None = None,
     ) -> int:
         """The id of a new transaction. A StartTransaction sent again (the charge point got no
         answer) gets the id it was given before; an older transaction still open on the
-        connector is closed, as a connector charges one transaction at a time."""
+        connector is closed, as a connector charges one transaction at a time. ``id_tag_status``:
+        the answer given to its id tag (None: ``OCPP_AUTHORIZE=all``, every tag accepted)."""
         row = self._db.execute(
             "SELECT id FROM transactions WHERE charge_point = ? AND connector = ? AND id_tag = ?"
             " AND meter_start = ? AND started_at = ? AND stopped_at IS NULL",
             (charge_point, connector, id_tag, meter_start, started_at),
         ).fetchone()
         if row is not None:
+            if id_tag_status is not None:
+                self._db.execute("UPDATE transactions SET id_tag_status = ? WHERE id = ?", (id_tag_status, row[0]))
             return int(row[0])
         self._db.execute(
             "UPDATE transactions SET stopped_at = 'superseded' WHERE charge_point = ? AND connector = ?"
@@ -87,11 +112,40 @@ class Store:
             (charge_point, connector),
         )
         cursor = self._db.execute(
-            "INSERT INTO transactions (charge_point, connector, id_tag, meter_start, started_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (charge_point, connector, id_tag, meter_start, started_at),
+            "INSERT INTO transactions (charge_point, connector, id_tag, meter_start, started_at, id_tag_status)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (charge_point, connector, id_tag, meter_start, started_at, id_tag_status),
         )
         return int(cursor.lastrowid or 0)
+
+    def charging_elsewhere(self, id_tag: str, charge_point: str, connector: int) -> bool:
+        """Whether ``id_tag`` (without regard to case) has an open transaction that was accepted
+        (or started while every tag was) on another connector, of this charge point or another."""
+        row = self._db.execute(
+            "SELECT 1 FROM transactions WHERE stopped_at IS NULL AND id_tag = ? COLLATE NOCASE"
+            " AND (id_tag_status IS NULL OR id_tag_status = 'Accepted')"
+            " AND NOT (charge_point = ? AND connector = ?) LIMIT 1",
+            (id_tag, charge_point, connector),
+        ).fetchone()
+        return row is not None
+
+    def local_list(self, charge_point: str) -> tuple[int, str] | None:
+        """The version of the local authorization list last sent to a charge point and accepted,
+        and its entries (JSON text, ``v16/local_list.py``)."""
+        row = self._db.execute(
+            "SELECT version, entries FROM local_lists WHERE charge_point = ?", (charge_point,)
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def remember_local_list(self, charge_point: str, version: int, entries: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO local_lists (charge_point, version, entries) VALUES (?, ?, ?)",
+            (charge_point, version, entries),
+        )
+
+    def forget_local_list(self, charge_point: str) -> None:
+        """What the charge point holds is not known (an update failed): the next one is Full."""
+        self._db.execute("DELETE FROM local_lists WHERE charge_point = ?", (charge_point,))
 
     def find(self, charge_point: str, transaction_id: int) -> Transaction | None:
         found = self._found.get((charge_point, transaction_id))

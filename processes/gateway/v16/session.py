@@ -15,6 +15,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, GenericStatus, RegistrationStatus
 
 from common.schemas import V16
+from processes.gateway.authorization import Authorizer
 from processes.gateway.session import Connection, Lifecycle, OcppSession, SessionBus, empty_results, utc_now_iso
 from processes.gateway.store import Store
 from processes.gateway.v16.calls import build_call
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: The websocket subprotocol of OCPP-J 1.6.
 SUBPROTOCOL = "ocpp1.6"
+
+#: ``OCPP_AUTHORIZE=all``: every id tag accepted (the library copies it into each answer).
+_ACCEPTED = {"status": AuthorizationStatus.accepted}
 
 
 class ChargePointSession(OcppSession, ChargePoint):
@@ -40,6 +44,7 @@ class ChargePointSession(OcppSession, ChargePoint):
         response_timeout: float,
         max_calls_per_second: int = 20,
         lifecycle: Lifecycle | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         super().__init__(
             cp_id,
@@ -51,14 +56,20 @@ class ChargePointSession(OcppSession, ChargePoint):
         )
         self._store = store
         self._heartbeat_interval = heartbeat_interval
+        #: ``OCPP_AUTHORIZE=listed``: the id tags file answers; None: every id tag is accepted.
+        self._authorizer = authorizer
 
     def build_call(self, action: str, payload: dict[str, Any]) -> Any:
         return build_call(action, payload)
 
     @on(Action.authorize)
     def on_authorize(self, **payload: Any) -> call_result.Authorize:
-        self.emit("Authorize", payload)
-        return call_result.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+        if self._authorizer is None:
+            self.emit("Authorize", payload, {"status": "Accepted"})
+            return call_result.Authorize(id_tag_info=_ACCEPTED)
+        info = self._authorizer.authorize(str(payload["id_tag"]))
+        self.emit("Authorize", payload, {"status": info.status})
+        return call_result.Authorize(id_tag_info=info.payload())
 
     @on(Action.boot_notification)
     def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
@@ -103,15 +114,21 @@ class ChargePointSession(OcppSession, ChargePoint):
 
     @on(Action.start_transaction)
     def on_start_transaction(self, **payload: Any) -> call_result.StartTransaction:
-        connector = int(payload["connector_id"])
+        """A refused id tag still gets its transaction id (OCPP 1.6 section 4.8: the answer must
+        carry one); the charge point ends the transaction (StopTransactionOnInvalidId)."""
+        connector, id_tag = int(payload["connector_id"]), str(payload["id_tag"])
+        if self._authorizer is None:
+            info, status = _ACCEPTED, None
+        else:
+            decided = self._authorizer.start(id_tag, lambda: self._store.charging_elsewhere(id_tag, self.id, connector))
+            info, status = decided.payload(), decided.status
         transaction_id = self._store.start_transaction(
-            self.id, connector, str(payload["id_tag"]), int(payload["meter_start"]), str(payload["timestamp"])
+            self.id, connector, id_tag, int(payload["meter_start"]), str(payload["timestamp"]), status
         )
         self.connectors.setdefault(connector, "Unknown")
-        self.emit("StartTransaction", payload, {"transaction_id": transaction_id, "connector_id": connector})
-        return call_result.StartTransaction(
-            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
-        )
+        ctx = {"transaction_id": transaction_id, "connector_id": connector, "id_tag_status": status or "Accepted"}
+        self.emit("StartTransaction", payload, ctx)
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=info)
 
     @on(Action.status_notification)
     def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
@@ -136,9 +153,11 @@ class ChargePointSession(OcppSession, ChargePoint):
             # A late stop (the charge point was offline): a newer transaction runs on the connector.
             ctx["superseded"] = True
         self.emit("StopTransaction", payload, ctx)
-        if "id_tag" in payload:
-            return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
-        return call_result.StopTransaction()
+        if "id_tag" not in payload:
+            return call_result.StopTransaction()
+        if self._authorizer is None:
+            return call_result.StopTransaction(id_tag_info=_ACCEPTED)
+        return call_result.StopTransaction(id_tag_info=self._authorizer.authorize(str(payload["id_tag"])).payload())
 
     # -- the security extension (OCPP 1.6 security whitepaper, edition 2) --------------------
 
