@@ -226,7 +226,20 @@ class Connector:
         )
         self.env.update(settings)
         self.log = directory / "connector.log"
+        #: The supervisord configuration it runs: the repository's (see ``use_private_control``).
+        self.config = ROOT / "supervisord.conf"
         self._process: subprocess.Popen[bytes] | None = None
+
+    def use_private_control(self) -> None:
+        """Run the repository's supervisord.conf with its control socket and pid file in
+        ``directory`` instead of the checkout's var/: the programs, their order and their
+        settings stay the same, and this connector starts even while another one runs from the
+        same checkout (a second supervisord would find the socket taken and exit)."""
+        text = (ROOT / "supervisord.conf").read_text()
+        for name in ("supervisor.sock", "supervisord.pid"):
+            text = text.replace(f"%(here)s/var/{name}", str(self.directory / name))
+        self.config = self.directory / "supervisord.conf"
+        self.config.write_text(text.replace("%(here)s", str(ROOT)))
 
     @property
     def url(self) -> str:
@@ -235,7 +248,7 @@ class Connector:
     def start(self, wait: bool = True) -> None:
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(ROOT / "supervisord.conf")],
+                [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(self.config)],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
