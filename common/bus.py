@@ -43,6 +43,9 @@ DISCONNECTED = "Disconnected"
 #: A charge point's configuration pass ended (processes/gateway/onboarding.py): its outcome, the
 #: capabilities learnt and the charger profile in force; ctx ``connectors``: the ids it has.
 ONBOARDED = "Onboarding"
+#: A charge point's local authorization list was checked against the id tags file
+#: (processes/gateway/local_list.py): ``status``, what was done.
+LOCAL_LIST = "LocalList"
 
 # Raw frame directions.
 INBOUND = "in"  # charge point -> central system

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from common.bus import CONNECTED, DISCONNECTED, ONBOARDED, Event
+from common.bus import CONNECTED, DISCONNECTED, LOCAL_LIST, ONBOARDED, Event
 from processes.bridge.meter_values import (
     DEFAULT_MEASURAND,
     DEFAULT_UNIT,
@@ -233,6 +233,10 @@ def _onboarding(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any]
     return _strings((event.cp,), {"onboarding": payload.get("status")}, ("onboarding",), ts)
 
 
+def _local_list(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
+    return _strings((event.cp,), {"local_list": payload.get("status")}, ("local_list",), ts)
+
+
 SECURITY_EVENT_FIELDS = ("type", "timestamp", "tech_info")
 
 
@@ -267,6 +271,7 @@ _HANDLERS: dict[str, _Handler] = {
     "DataTransfer": _data_transfer,
     "GetConfiguration": _configuration,
     ONBOARDED: _onboarding,
+    LOCAL_LIST: _local_list,
     "SecurityEventNotification": _security_event,
     "SignedFirmwareStatusNotification": _status_only,
     "LogStatusNotification": _status_only,

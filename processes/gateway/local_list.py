@@ -8,7 +8,8 @@ after every boot) and, for every connected one, when the file changes. One updat
 charge point; a change during one brings one more after it. Its calls go the onboarding's way
 (``Onboarding.caller``: paced across charge points, behind every other call to the charge point).
 What is sent: the version's (``v16/local_list.py``); the versions each charge point accepted are
-in the gateway's database (``store.py``).
+in the gateway's database (``store.py``). Each update's outcome is logged and published
+(``LocalList`` event: ``{cp}__local_list``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from common.bus import ErrorCode
+from common.bus import LOCAL_LIST, ErrorCode
 from processes.gateway.authorization import local_list
 from processes.gateway.command_server import CommandError
 from processes.gateway.id_tags import IdTags
@@ -128,3 +129,4 @@ class LocalLists:
             self.finished += 1
         level = logging.WARNING if done.startswith("not updated") else logging.INFO
         log.log(level, "%s local authorization list: %s", session.id, done)
+        session.emit(LOCAL_LIST, {"status": done})

@@ -327,5 +327,8 @@ def test_who_charged_and_the_answers_are_sensors() -> None:
     assert found["CP_1__1__transaction__id_tag"] == "CARD"
     assert found["CP_1__1__transaction__id_tag_status"] == "Invalid"
     assert found["CP_1__1__transaction__id"] == 7
+    assert values("LocalList", {"status": "up to date (version 3)"}, {}) == {
+        "CP_1__local_list": "up to date (version 3)"
+    }
     # An older gateway's events have no status: no value, nothing else changes.
     assert "CP_1__Authorize__status" not in values("Authorize", {"id_tag": "CARD"}, {})

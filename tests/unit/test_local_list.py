@@ -131,6 +131,8 @@ def test_after_a_boot_the_charger_gets_the_file_and_a_reboot_sends_nothing() -> 
             await site.updates(2)
         assert charger.asked() == 2
         assert charger.sent() == [("Full", 1, 3)]  # up to date: nothing sent
+        outcomes = [payload["status"] for kind, payload, _ in site.bus.events if kind == "LocalList"]
+        assert outcomes == ["version 1: Full update of 3 id tags", "up to date (version 1)"]
         assert store.local_list("CP_1") is not None and store.local_list("CP_1")[0] == 1  # type: ignore[index]
 
     run(scenario)
