@@ -354,16 +354,20 @@ class FailsafeSettings:
     #: CHARGING_VOLTAGE, CHARGING_PHASES: for a charge point that takes amperes only.
     voltage: float = 230.0
     phases: int = 3
+    #: OCPP_FAILSAFE_LEASE: seconds BEMCom's limits hold without renewal (renewed every fifth).
+    lease: float = 300.0
 
 
-def _failsafe(reader: _Reader) -> FailsafeSettings:
+def _failsafe(reader: _Reader, voltage: float | None = None, phases: int | None = None) -> FailsafeSettings:
+    """``voltage`` and ``phases``: CHARGING_VOLTAGE and CHARGING_PHASES where the caller read them."""
     text = reader.raw("OCPP_FAILSAFE_POWER")
     power = None if text is None else reader.number("OCPP_FAILSAFE_POWER", 0.0, 0, 10_000_000)
     return FailsafeSettings(
         power=power,
         after=reader.number("OCPP_FAILSAFE_AFTER", 60.0, 1, 86400),
-        voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
-        phases=reader.integer("CHARGING_PHASES", 3, 1, 3),
+        voltage=voltage if voltage is not None else reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
+        phases=phases if phases is not None else reader.integer("CHARGING_PHASES", 3, 1, 3),
+        lease=reader.number("OCPP_FAILSAFE_LEASE", 300.0, 5, 86400),
     )
 
 
@@ -522,6 +526,7 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         authorization=_authorization(reader),
         allowed_charge_points_file=_allowed_file(reader),
         auth_file=reader.raw("OCPP_AUTH_FILE"),
+        failsafe=_failsafe(reader),
     )
     reader.finish()
     return settings
@@ -569,10 +574,10 @@ def load_bridge(env: Mapping[str, str], actuators: Sequence[str]) -> BridgeSetti
         actuator_kinds=reader.actuator_kinds("OCPP_CONFIG", actuators),
         bemcom_heartbeat_interval=reader.number("BEMCOM_HEARTBEAT_INTERVAL", 30.0, 0.1, 3600),
         call_timeout=reader.number("OCPP_CALL_TIMEOUT", 30.0, 0.1, 3600),
-        charging_voltage=reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000),
-        charging_phases=reader.integer("CHARGING_PHASES", 3, 1, 3),
+        charging_voltage=(voltage := reader.number("CHARGING_VOLTAGE", 230.0, 1, 1000)),
+        charging_phases=(phases := reader.integer("CHARGING_PHASES", 3, 1, 3)),
         limit_grace=reader.number("OCPP_LIMIT_GRACE", 60.0, 0, 86400),
-        failsafe=_failsafe(reader),
+        failsafe=_failsafe(reader, voltage, phases),
         journal_path=reader.text("JOURNAL_PATH", str(PROJECT_ROOT / "var" / "gateway.sqlite3")),
     )
     reader.finish()

@@ -41,9 +41,6 @@ RESTORE_GRACE = 1.0
 # values handled before would be acknowledged without being published.
 #: Seconds between the bridge's "BEMCom is in reach" to the gateway (the failsafe's heartbeat).
 IN_REACH_INTERVAL = 1.0
-#: Seconds BEMCom's limits hold on the charge point without renewal, where a failsafe is set
-#: (renewed every fifth of it): a charge point whose connector is gone falls back within it.
-LEASE_SECONDS = 300.0
 
 #: Coalesce announcements of new keys (many appear at once when charge points connect).
 ANNOUNCE_INTERVAL = 0.2
@@ -82,7 +79,7 @@ class Bridge:
             settings.charging_phases,
             self._on_outcome,
             observer=self,
-            lease_seconds=LEASE_SECONDS if settings.failsafe.power is not None else None,
+            lease_seconds=settings.failsafe.lease if settings.failsafe.power is not None else None,
             state_path=Path(settings.journal_path).parent / "bridge-limits.json",
         )
         self.limits = LimitWatch(settings.limit_grace)
