@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from common.bus import ErrorCode
 from common.settings import FailsafeSettings
 from processes.gateway.command_server import CommandError
-from processes.gateway.onboarding import Caller, Onboarding, OnboardedSession
+from processes.gateway.onboarding import Caller, OnboardedSession, Onboarding
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,9 @@ class Failsafe:
             await _set(caller, profile)
         log.info("%s: the failsafe limit is in force", session.id)
 
-    def _failsafe_profile(self, session: OnboardedSession, connector: int, profile_id: int, purpose: str) -> dict[str, Any]:
+    def _failsafe_profile(
+        self, session: OnboardedSession, connector: int, profile_id: int, purpose: str
+    ) -> dict[str, Any]:
         power = self.settings.power or 0.0
         unit, phases, voltage = _electrical(session, self.settings)
         limit = power if unit == "W" else power / (voltage * phases)

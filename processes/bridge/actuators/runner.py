@@ -275,9 +275,11 @@ class ActuatorRunner:
     async def renew_leases(self, in_reach: Callable[[], bool]) -> None:
         """Every fifth of a lease, BEMCom's limits again, silently, so they never run out while
         BEMCom is ``in_reach`` (the bridge: connected to the broker); only with leases."""
-        assert self.lease_seconds is not None
+        lease = self.lease_seconds
+        if lease is None:
+            raise RuntimeError("renew_leases runs only with leases (OCPP_FAILSAFE_POWER)")
         while True:
-            await asyncio.sleep(self.lease_seconds / 5)
+            await asyncio.sleep(lease / 5)
             if not in_reach():
                 continue
             for cp in self._last.charge_points():
