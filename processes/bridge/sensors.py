@@ -237,6 +237,11 @@ def _local_list(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any]
     return _strings((event.cp,), {"local_list": payload.get("status")}, ("local_list",), ts)
 
 
+def _failsafe(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
+    active = payload.get("active")
+    return [SensorValue(join_key(event.cp, "failsafe"), active, ts)] if isinstance(active, bool) else []
+
+
 SECURITY_EVENT_FIELDS = ("type", "timestamp", "tech_info")
 
 
@@ -272,6 +277,7 @@ _HANDLERS: dict[str, _Handler] = {
     "GetConfiguration": _configuration,
     ONBOARDED: _onboarding,
     LOCAL_LIST: _local_list,
+    "Failsafe": _failsafe,
     "SecurityEventNotification": _security_event,
     "SignedFirmwareStatusNotification": _status_only,
     "LogStatusNotification": _status_only,

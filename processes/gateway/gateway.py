@@ -34,6 +34,7 @@ from processes.gateway.admission import Admission
 from processes.gateway.charger_profiles import ChargerProfiles, load_profiles, parse_charge_points_file
 from processes.gateway.command_server import CommandServer
 from processes.gateway.commands import GatewayCommands
+from processes.gateway.failsafe import Failsafe
 from processes.gateway.journal import Journal
 from processes.gateway.onboarding import Onboarding, ProfileBook
 from processes.gateway.publisher import BusPublisher
@@ -84,11 +85,16 @@ class Gateway:
         )
         # Who may connect and who may charge (their files re-read when they change).
         self.access = Access(settings, self.registry, self.onboarding, self.store)
+        # What every charge point may draw while BEMCom is out of reach (OCPP_FAILSAFE_POWER).
+        self.failsafe = Failsafe(settings.failsafe, self.registry, self.store, self.onboarding)
+        self.onboarding.follow_ups.append(self.failsafe.after_onboarding)
         try:
             self.commands = CommandServer(
                 context,
                 settings.bus.commands_endpoint,
-                GatewayCommands(self.registry, self.journal, self.store, now_ms()).handlers(),
+                GatewayCommands(
+                    self.registry, self.journal, self.store, now_ms(), bemcom_alive=self.failsafe.alive
+                ).handlers(),
             )
         except BaseException:  # e.g. a BindError: the XPUB socket would keep the context open
             self.publisher.socket.close(linger=0)
@@ -158,9 +164,11 @@ class Gateway:
                 watching = self.charge_points_file.watch(FILE_CHECK_INTERVAL, self._profiles_changed)
                 tasks.append(asyncio.create_task(watching, name="charge-points-file"))
             tasks += [asyncio.create_task(watch) for watch in self.access.watches(FILE_CHECK_INTERVAL)]
+            tasks.append(asyncio.create_task(self.failsafe.watch(), name="failsafe"))
             await run_until_stopped(stop, tasks)
         finally:
             await self.onboarding.close()
+            await self.failsafe.close()
             await self.access.close()
             await close_connections(serving, len(self.registry.sessions))
 
