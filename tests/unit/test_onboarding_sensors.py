@@ -72,3 +72,9 @@ def test_garbage_in_the_new_events_never_raises(payload: dict[str, Any]) -> None
     for kind in ("GetConfiguration", ONBOARDED, "SecurityEventNotification", CONNECTED):
         for value in values(kind, payload).values():
             assert isinstance(value, str | bool)
+
+
+def test_the_failsafe_state_is_a_sensor() -> None:
+    assert values("Failsafe", {"active": True}) == {"CP.1__failsafe": True}
+    assert values("Failsafe", {"active": False}) == {"CP.1__failsafe": False}
+    assert values("Failsafe", {"active": "yes"}) == {}
