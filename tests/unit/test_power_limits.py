@@ -17,7 +17,7 @@ from ocpp.messages import Call, _validate_payload
 
 from common.bus import ErrorCode, Event, Reply
 from common.command_client import CommandClient
-from processes.bridge.actuators.facts import charger_facts
+from processes.bridge.actuators.facts import charger_facts, phases_of_rotation
 from processes.bridge.actuators.plan import Context, Facts, OcppCall
 from processes.bridge.actuators.runner import ActuatorRunner, Write
 from processes.bridge.actuators.table import SPECS, ActuatorKey, plan_calls
@@ -344,3 +344,21 @@ def test_limit_obeyed_is_judged_after_the_grace_period_within_the_tolerance() ->
     watch.accepted("CP_1", 0, None, NOW)
     assert not watch.watching("CP_1")
     assert watch.judge(meter(50_000, "2026-09-21T14:20:00Z"), 1) == []
+
+
+def test_a_charger_that_says_its_phase_rotation_is_not_applicable_is_single_phase() -> None:
+
+    assert phases_of_rotation(["0.NotApplicable", "1.NotApplicable"]) == 1
+    assert phases_of_rotation(["0.RST", "1.NotApplicable"]) is None
+    assert phases_of_rotation([]) is None and phases_of_rotation("RST") is None
+    facts = {"capabilities": {"rate_units": ["A"], "phase_rotation": ["1.NotApplicable"]}, "profile": {}}
+    gateway = Gateway(facts | {"transactions": []}, SetChargingProfile=[accepted()])
+    runner = runner_with(gateway)
+
+    async def scenario() -> None:
+        write = Write(key("execute_send_charging_profile"), 7360, asyncio.get_running_loop().time())
+        await runner.carry_out(write)
+
+    asyncio.run(scenario())
+    period = profile(gateway.calls[0])["chargingSchedule"]["chargingSchedulePeriod"][0]
+    assert period == {"startPeriod": 0, "limit": 32, "numberPhases": 1}

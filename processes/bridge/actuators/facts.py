@@ -24,6 +24,15 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def phases_of_rotation(rotation: Any) -> int | None:
+    """1 when ``ConnectorPhaseRotation`` says ``NotApplicable`` (single phase, OCPP 1.6 section
+    9.1.10) for every connector it names; None when it does not tell (three phases or unknown)."""
+    if not isinstance(rotation, list) or not rotation:
+        return None
+    kinds = {str(item).split(".", 1)[-1].strip() for item in rotation}
+    return 1 if kinds == {"NotApplicable"} else None
+
+
 def charger_facts(
     profile: dict[str, Any], capabilities: dict[str, Any], transactions: Any, limits: dict[int, float]
 ) -> Facts:

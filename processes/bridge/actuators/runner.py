@@ -25,7 +25,7 @@ from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.logs import now_ms
 from common.schemas import V16
-from processes.bridge.actuators.facts import LastLimits, as_object, charger_facts
+from processes.bridge.actuators.facts import LastLimits, as_object, charger_facts, phases_of_rotation
 from processes.bridge.actuators.plan import Context, Facts, Need, OcppCall, reply_outcome
 from processes.bridge.actuators.table import LIMIT_KINDS, SPECS, ActuatorKey, plan_calls, plan_of
 from processes.bridge.actuators.v16 import (
@@ -360,11 +360,13 @@ class ActuatorRunner:
             unit = "W" if "W" in units else "A"
         write.unit_known = unit is not None
         phases = profile.get("phases")
+        if not (isinstance(phases, int) and 1 <= phases <= 3):
+            phases = phases_of_rotation(capabilities.get("phase_rotation")) or self._phases
         voltage = profile.get("voltage")
         return (
             facts,
             unit,
-            phases if isinstance(phases, int) and 1 <= phases <= 3 else self._phases,
+            phases,
             float(voltage) if isinstance(voltage, int | float) and voltage > 0 else self._voltage,
         )
 
