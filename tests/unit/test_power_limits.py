@@ -362,3 +362,11 @@ def test_a_charger_that_says_its_phase_rotation_is_not_applicable_is_single_phas
     asyncio.run(scenario())
     period = profile(gateway.calls[0])["chargingSchedule"]["chargingSchedulePeriod"][0]
     assert period == {"startPeriod": 0, "limit": 32, "numberPhases": 1}
+
+
+def test_connector_0_leaves_the_running_session_of_a_connector_with_its_own_limit_alone() -> None:
+    ctx = context(transactions=((1, 5), (2, 77)), limits=((2, 3000.0),))
+    calls = plan("execute_send_charging_profile", 7000, 0, ctx)
+    assert [(call.payload["connectorId"], profile(call).get("transactionId")) for call in calls] == [(0, None), (1, 5)]
+    removal = plan("execute_send_charging_profile", None, 0, ctx)
+    assert [call.payload["id"] for call in removal] == [LIMIT_PROFILE_BASE, TX_PROFILE_BASE + 1]

@@ -131,8 +131,14 @@ def clear_profile(profile_id: int) -> OcppCall:
 
 
 def transactions_on(connector: int, context: Context) -> list[tuple[int, int]]:
-    """The active transactions a limit on ``connector`` applies to (connector 0: all of them)."""
-    return [(on, transaction) for on, transaction in context.facts.transactions if connector in (0, on)]
+    """The active transactions a limit on ``connector`` applies to: its own; for connector 0, those
+    of every connector without a limit of its own (a connector's own limit outranks connector 0's)."""
+    own = dict(context.facts.limits)
+    return [
+        (on, transaction)
+        for on, transaction in context.facts.transactions
+        if on == connector or (connector == 0 and on not in own)
+    ]
 
 
 def plan_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
