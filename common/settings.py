@@ -15,13 +15,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from ocpp.v16.enums import Measurand
-
 from common.endpoints import DEFAULT_COMMANDS_ENDPOINT, DEFAULT_EVENTS_ENDPOINT, EndpointError, resolve_endpoint
 from common.security import parse_charge_point_ids, parse_htpasswd, server_tls_context
 
-#: The measurands of OCPP 1.6 (section 7.31, the library's enum); 2.0.1 has the same names.
-MEASURANDS = frozenset(str(member.value) for member in Measurand)
+#: The measurands of OCPP 1.6 (section 7.31); 2.0.1 has the same names. Spelled out, not taken from
+#: the library's enum: importing ``ocpp.v16`` costs every process a third of a second at start
+#: (tests/unit/test_settings_second_round.py holds the two equal).
+MEASURANDS = frozenset(
+    {
+        "Current.Export",
+        "Current.Import",
+        "Current.Offered",
+        "Energy.Active.Export.Register",
+        "Energy.Active.Import.Register",
+        "Energy.Reactive.Export.Register",
+        "Energy.Reactive.Import.Register",
+        "Energy.Active.Export.Interval",
+        "Energy.Active.Import.Interval",
+        "Energy.Reactive.Export.Interval",
+        "Energy.Reactive.Import.Interval",
+        "Frequency",
+        "Power.Active.Export",
+        "Power.Active.Import",
+        "Power.Factor",
+        "Power.Offered",
+        "Power.Reactive.Export",
+        "Power.Reactive.Import",
+        "RPM",
+        "SoC",
+        "Temperature",
+        "Voltage",
+    }
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"

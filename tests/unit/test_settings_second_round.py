@@ -69,3 +69,11 @@ def test_bad_values_are_named_each_on_a_line_of_its_own() -> None:
         "OCPP_CHARGE_POINTS_FILE",
     ):
         assert any(line.startswith(f"{name}=") for line in found), name
+
+
+def test_the_measurands_are_the_librarys() -> None:
+    from ocpp.v16.enums import Measurand
+
+    from common.settings import MEASURANDS
+
+    assert {str(member.value) for member in Measurand} == MEASURANDS
