@@ -82,3 +82,34 @@ def bind_zmq(sock: zmq.Socket[Any], endpoint: str, setting: str) -> None:
     except zmq.ZMQError as error:
         reason = REASONS.get(error.errno or 0, error.strerror)
         raise BindError(setting, endpoint, reason) from None
+
+
+def refuse_taken_port(host: str, port: int, setting: str) -> None:
+    """Raise BindError when ``host:port`` cannot be listened on now (a quick look before a process
+    spends a second on its imports: a taken port must stop it within supervisord's startsecs)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return  # the server's own bind says what is wrong with the host
+    for family, kind, protocol, _, address in infos[:1]:
+        probe = socket.socket(family, kind, protocol)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            probe.bind(address)
+        except OSError as error:
+            raise BindError(setting, f"{host}:{port}", reason_of(error)) from None
+        finally:
+            probe.close()
+
+
+def refuse_taken_endpoint(endpoint: str, setting: str) -> None:
+    """The same look for a bus endpoint: a ``tcp://`` port, an ``ipc://`` path with a live owner."""
+    if endpoint.startswith("tcp://"):
+        host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+        if port.isdigit():
+            try:
+                refuse_taken_port(host.strip("[]"), int(port), setting)
+            except BindError as error:
+                raise BindError(setting, endpoint, error.reason) from None
+    else:
+        refuse_live_owner(endpoint, setting)

@@ -44,6 +44,19 @@ def load_settings(process: str, load: Callable[[Mapping[str, str]], S]) -> S:
     return settings
 
 
+def refuse_early(process: str, debug: bool, check: Callable[[], None]) -> None:
+    """Run ``check`` (e.g. :func:`common.binding.refuse_taken_port`) before the process's heavy
+    imports: a BindError stops it with its one line (exit code 78), as :func:`run_process` would,
+    but within supervisord's ``startsecs`` even on a busy machine."""
+    try:
+        check()
+    except BindError as error:
+        setup(process, debug)
+        logging.getLogger(__name__).error("%s; %s not started (exit code %d)", error, process, EXIT_BAD_SETTINGS)
+        record_problem(process, str(error))
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
+
+
 async def run_until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> None:
     """Wait until ``stop`` is set, then cancel ``tasks``. A task that ends before (a bug, or a
     failure it could not handle) ends the process with an error, so that supervisord restarts it

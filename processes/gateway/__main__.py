@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import ocpp.messages
-
-from common.process import load_settings, run_program
+from common.binding import refuse_taken_endpoint, refuse_taken_port
+from common.process import load_settings, refuse_early, run_program
 from common.settings import GatewaySettings, SettingsError, load_gateway
-from processes.gateway.charger_profiles import ProfileError, load_profiles
-from processes.gateway.gateway import Gateway
-from processes.gateway.id_tags import IdTagsError, load_id_tags
 
 PROCESS = "gateway"
 
@@ -20,6 +16,9 @@ def load(env: Mapping[str, str]) -> GatewaySettings:
     """The settings, and the charge points and id tags files checked with them (a bad one stops
     the gateway at start with its line and field; later, a bad change is refused and the last good
     one stays)."""
+    from processes.gateway.charger_profiles import ProfileError, load_profiles
+    from processes.gateway.id_tags import IdTagsError, load_id_tags
+
     settings = load_gateway(env)
     path = settings.onboarding.charge_points_file
     problems = []
@@ -38,8 +37,22 @@ def load(env: Mapping[str, str]) -> GatewaySettings:
     return settings
 
 
+def refuse_taken(settings: GatewaySettings) -> None:
+    refuse_taken_port(settings.ocpp_host, settings.ocpp_port, "OCPP_PORT")
+    refuse_taken_endpoint(settings.bus.events_endpoint, "BUS_EVENTS_ENDPOINT")
+    refuse_taken_endpoint(settings.bus.commands_endpoint, "BUS_COMMANDS_ENDPOINT")
+
+
 def main() -> int:
-    settings = load_settings(PROCESS, load)
+    # A taken port stops the gateway before the second its imports take (supervisord's startsecs).
+    first = load_settings(PROCESS, load_gateway)
+    refuse_early(PROCESS, first.debug, lambda: refuse_taken(first))
+    settings = load_settings(PROCESS, load)  # and the files, once the ports are known to be free
+
+    import ocpp.messages
+
+    from processes.gateway.gateway import Gateway
+
     # Validate inline: the library's default thread hop costs more than the validation.
     ocpp.messages.ASYNC_VALIDATION = False
     return run_program(PROCESS, settings, settings.debug, Gateway, fast_loop=True)
