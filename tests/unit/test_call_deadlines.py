@@ -23,6 +23,7 @@ class SilentCharger:
 
     def __init__(self) -> None:
         self.sent: list[tuple[float, list[Any]]] = []
+        self._more = asyncio.Condition()
 
     async def recv(self, decode: bool | None = None) -> str:
         await asyncio.Event().wait()
@@ -30,6 +31,13 @@ class SilentCharger:
 
     async def send(self, message: str) -> None:
         self.sent.append((time.monotonic(), json.loads(message)))
+        async with self._more:
+            self._more.notify_all()
+
+    async def frames(self, count: int) -> None:
+        """Until ``count`` frames were sent (readiness signalled, not slept for)."""
+        async with asyncio.timeout(5), self._more:
+            await self._more.wait_for(lambda: len(self.sent) >= count)
 
 
 async def session_with(charger: SilentCharger, store: Store) -> ChargePointSession:
@@ -51,7 +59,7 @@ def test_a_call_queued_behind_an_unanswered_one_expires_unsent() -> None:
         charger = SilentCharger()
         session = await session_with(charger, store)
         first = asyncio.create_task(session.send_call("ClearCache", {}, timeout=0.6))
-        await asyncio.sleep(0)
+        await charger.frames(1)
         with pytest.raises(CommandError) as expired:
             await session.send_call("Reset", {"type": "Soft"}, timeout=5, queue_timeout=0.2)
         assert expired.value.code == ErrorCode.EXPIRED and "not sent" in expired.value.reason
@@ -69,7 +77,7 @@ def test_the_next_call_is_sent_only_once_the_previous_one_timed_out_and_gets_its
         session = await session_with(charger, store)
         started = time.monotonic()
         first = asyncio.create_task(session.send_call("ClearCache", {}, timeout=0.4))
-        await asyncio.sleep(0)
+        await charger.frames(1)
         second = asyncio.create_task(session.send_call("Reset", {"type": "Soft"}, timeout=0.4, queue_timeout=5))
         results = await asyncio.gather(first, second, return_exceptions=True)
         assert all(isinstance(r, CommandError) and r.code == ErrorCode.TIMEOUT for r in results)
@@ -86,13 +94,13 @@ def test_an_answer_ends_the_wait_and_a_disconnect_ends_every_wait() -> None:
         charger = SilentCharger()
         session = await session_with(charger, store)
         answered = asyncio.create_task(session.send_call("ClearCache", {}, timeout=5))
-        await asyncio.sleep(0.05)
+        await charger.frames(1)
         [(_, frame)] = charger.sent
         await session.route_message(json.dumps([3, frame[1], {"status": "Accepted"}]))
         assert await answered == {"status": "Accepted"}
         waiting = asyncio.create_task(session.send_call("ClearCache", {}, timeout=5))
         queued = asyncio.create_task(session.send_call("ClearCache", {}, timeout=5))
-        await asyncio.sleep(0.05)
+        await charger.frames(2)  # the first is sent; the second waits behind it
         session.closed.set()
         for task in (waiting, queued):
             with pytest.raises(CommandError) as gone:
@@ -111,7 +119,7 @@ def test_a_late_answer_after_the_timeout_is_dropped_not_given_to_the_next_call()
             await session.send_call("ClearCache", {}, timeout=0.1)
         late_id = charger.sent[0][1][1]
         second = asyncio.create_task(session.send_call("ClearCache", {}, timeout=2))
-        await asyncio.sleep(0.05)
+        await charger.frames(2)
         await session.route_message(json.dumps([3, late_id, {"status": "Rejected"}]))  # the first's, late
         second_id = charger.sent[1][1][1]
         await session.route_message(json.dumps([3, second_id, {"status": "Accepted"}]))

@@ -105,8 +105,12 @@ def test_answers_to_our_calls_are_not_held_back() -> None:
     store = Store(":memory:")
 
     class Charger(ScriptedCharger):
+        burst_answered = asyncio.Event()
+
         async def send(self, message: str) -> None:
             await super().send(message)
+            if len(self.replies) >= 5:  # the burst (rate 5) is answered; the pacer holds the rest
+                self.burst_answered.set()
             frame = json.loads(message)
             if frame[0] == 2:  # our call: answered while the heartbeats are held back
                 self._frames.insert(0, json.dumps([3, frame[1], {"status": "Accepted"}]))
@@ -120,7 +124,7 @@ def test_answers_to_our_calls_are_not_held_back() -> None:
         )  # fmt: skip
         serving = asyncio.create_task(session.start())
         try:
-            await asyncio.sleep(0.05)  # the burst is answered and the pacer holds the rest back
+            await asyncio.wait_for(charger.burst_answered.wait(), 5)
             return await asyncio.wait_for(session.send_call("ClearCache", {}, timeout=2), 1.0)
         finally:
             serving.cancel()
