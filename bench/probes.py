@@ -20,6 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.harness import wait_until
+from common.bemcom_topics import Topics
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -185,14 +186,13 @@ class Control:
 
     def __init__(self, port: int, connector_name: str) -> None:
         self.name = connector_name
+        self.topics = topics = Topics(connector_name)
         self.available: dict[str, Any] = {"sensor": {}, "actuator": {}}
         self.logs: list[str] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
         self.client = paho.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_connect = lambda c, *_: c.subscribe(
-            [(f"{connector_name}/available_datapoints", 1), (f"{connector_name}/logs", 1)]
-        )
+        self.client.on_connect = lambda c, *_: c.subscribe([(topics.available_datapoints, 1), (topics.logs, 1)])
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -203,7 +203,7 @@ class Control:
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         payload = json.loads(message.payload)
         with self._lock:
-            if message.topic.endswith("/available_datapoints"):
+            if message.topic == self.topics.available_datapoints:
                 self.available = payload
             else:
                 self.logs.append(str(payload.get("msg", "")))
@@ -224,7 +224,7 @@ class Control:
         with self._lock:
             self.logs.clear()
         body = json.dumps({"sensor": sensor, "actuator": actuator})
-        self.client.publish(f"{self.name}/datapoint_map", body, qos=2, retain=True).wait_for_publish(10)
+        self.client.publish(self.topics.datapoint_map, body, qos=2, retain=True).wait_for_publish(10)
         expected = f"Datapoint map: {len(sensor)} sensors, {len(actuator)} actuators mapped"
 
         def applied() -> bool:

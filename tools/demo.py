@@ -30,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from common.bemcom_topics import Topics
 from common.settings import PROJECT_ROOT
 
 CONNECTOR_NAME = "ocpp-demo"
@@ -78,6 +79,7 @@ class Printer:
 
     def __init__(self, port: int, charge_points: Sequence[str]) -> None:
         self.prefix = CONNECTOR_NAME
+        self.bemcom = Topics(CONNECTOR_NAME)
         self.wanted = [f"{cp}__1__{suffix}" for cp in charge_points for suffix in SHOWN]
         self.actuator = f"{charge_points[0]}__1__execute_send_charging_profile"
         self.wanted.append(self.actuator + "__result")
@@ -91,14 +93,14 @@ class Printer:
         self.client.loop_start()
 
     def _on_connect(self, client: paho.Client, *_: Any) -> None:
-        client.subscribe([(f"{self.prefix}/available_datapoints", 1), (f"{self.prefix}/messages/+/value", 1)])
+        client.subscribe([(self.bemcom.available_datapoints, 1), (f"{self.prefix}/messages/+/value", 1)])
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         try:
             body = json.loads(message.payload)
         except ValueError:
             return
-        if message.topic.endswith("/available_datapoints"):
+        if message.topic == self.bemcom.available_datapoints:
             self._map(body)
         elif message.topic in self.topics:
             key = self.topics[message.topic]
@@ -120,7 +122,7 @@ class Printer:
             self.topics = {topic: key for key, topic in sensors.items()}
             actuators = {f"{self.prefix}/messages/limit/value": self.actuator} if self.actuator in self.mapped else {}
         payload = json.dumps({"sensor": sensors, "actuator": actuators})
-        self.client.publish(f"{self.prefix}/datapoint_map", payload, qos=2, retain=True)
+        self.client.publish(self.bemcom.datapoint_map, payload, qos=2, retain=True)
         print(f"demo: datapoint_map now maps {len(sensors)} sensors and {len(actuators)} actuator", flush=True)
 
     def limit(self, watts: int) -> bool:

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import websockets
 
+from bench.harness import Broker, Observer, free_port, port_open, wait_until
 from tests.support.chargepoint import SimulatedChargePoint
-from tests.support.harness import Broker, Observer, free_port, port_open, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1200)]
 
