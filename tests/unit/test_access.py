@@ -21,6 +21,7 @@ from websockets.http11 import Request
 from common.bus import Event
 from common.settings import AuthorizationSettings, SettingsError, load_gateway
 from processes.bridge.sensors import sensor_values
+from processes.gateway.__main__ import load as load_gateway_with_files
 from processes.gateway.access import Access
 from processes.gateway.admission import Admission, CredentialCheck
 from processes.gateway.onboarding import Onboarding
@@ -296,6 +297,15 @@ def test_bad_settings_of_issue_17_stop_with_one_line_naming_them(env: dict[str, 
         load_gateway(env)
     [line] = refused.value.problems
     assert line.startswith(problem)
+
+
+def test_a_bad_id_tags_file_stops_the_gateway_at_start_naming_line_and_field(tmp_path: Path) -> None:
+    tags = tmp_path / "tags.toml"
+    tags.write_text('[id_tags."A"]\n\n[id_tags."B"]\nexpiry = "soon"\n')
+    with pytest.raises(SettingsError) as refused:
+        load_gateway_with_files({"OCPP_ID_TAGS_FILE": str(tags)})
+    [line] = refused.value.problems
+    assert line.startswith(f'OCPP_ID_TAGS_FILE {tags} line 4: id_tags."B".expiry: must be a date and time')
 
 
 def test_a_bad_allow_list_file_names_its_line(tmp_path: Path) -> None:
