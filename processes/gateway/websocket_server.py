@@ -21,6 +21,9 @@ from processes.gateway.session import OcppSession
 
 log = logging.getLogger(__name__)
 
+#: Frames a connection buffers before the session reads them (websockets' default is 16).
+MAX_QUEUE = 4
+
 #: Builds the session of one connection (charge point id, websocket) for one OCPP version.
 SessionFactory = Callable[[str, ServerConnection], OcppSession]
 
@@ -60,6 +63,9 @@ class WebsocketServer:
             subprotocols=[Subprotocol(name) for name in self._sessions],
             process_request=self._admission,
             max_size=settings.max_frame_bytes,
+            # Frames read from the socket but not yet by the session: the bound on what one
+            # connection can hold (MAX_QUEUE x OCPP_MAX_FRAME_BYTES; the pacer holds its own 256 KiB).
+            max_queue=MAX_QUEUE,
             compression=None,
             ssl=settings.tls.context() if settings.tls is not None else None,
         )
