@@ -109,6 +109,24 @@ def result_json(replies: Sequence[Reply]) -> Result:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitQuestions:
+    """How one protocol version asks a charge point about limits, beside the actuator plans: its
+    rate unit (when nothing else tells), and the limit in force (the read-back)."""
+
+    #: The call that asks the rate unit, and the unit (W or A) of its answer.
+    rate_unit_query: OcppCall
+    rate_unit_of: Callable[[Reply], str]
+    #: A configuration value learnt that tells the rate unit: its key, and the unit of its value.
+    rate_unit_key: str
+    rate_unit_of_value: Callable[[str], str]
+    #: The read-back call for a connector, and ``{"effective_limit__W": W or None}`` of its answer.
+    read_back: Callable[[int], OcppCall]
+    effective_limit: Callable[[Reply, Context], dict[str, Any]]
+    #: The action whose answers carry a composite schedule.
+    composite_action: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """How one protocol version carries out one actuator."""
 

@@ -27,15 +27,7 @@ from common.logs import now_ms
 from common.schemas import V16
 from processes.bridge.actuators.facts import LastLimits, as_object, charger_facts, phases_of_rotation
 from processes.bridge.actuators.plan import Context, Facts, Need, OcppCall, reply_outcome
-from processes.bridge.actuators.table import LIMIT_KINDS, SPECS, ActuatorKey, plan_calls, plan_of
-from processes.bridge.actuators.v16 import (
-    RATE_UNIT_KEY,
-    RATE_UNIT_QUERY,
-    configuration_values,
-    effective_limit,
-    rate_unit,
-    read_back,
-)
+from processes.bridge.actuators.table import LIMIT_KINDS, LIMIT_QUESTIONS, SPECS, ActuatorKey, plan_calls, plan_of
 from processes.bridge.actuators.values import InvalidValue, as_number, removes_limit, transaction_id
 
 log = logging.getLogger(__name__)
@@ -56,6 +48,8 @@ RATE_UNIT_RETRY = 300.0
 QUEUE_LIMIT = 1000
 #: The protocol version the plans are made for (the only one the gateway speaks).
 VERSION = V16
+#: How that version asks about limits besides the plans (rate unit, read-back).
+QUESTIONS = LIMIT_QUESTIONS[VERSION]
 
 
 class Unanswered(Exception):
@@ -200,10 +194,10 @@ class ActuatorRunner:
         maximum); a charge point that cannot tell (NotSupported, ...) simply has no read-back."""
         connector = write.actuator.connector or 0
         try:
-            reply = await self._call(write, read_back(connector))
+            reply = await self._call(write, QUESTIONS.read_back(connector))
         except Expired:
             return
-        values = effective_limit(reply, replace(context, now_ms=now_ms()))
+        values = QUESTIONS.effective_limit(reply, replace(context, now_ms=now_ms()))
         if values and self._observer is not None:
             self._observer.limit_read_back(write.actuator.cp, connector, values)
 
@@ -248,12 +242,12 @@ class ActuatorRunner:
             result = plan.outcome(replies)
             if result.text == "Accepted":
                 self.rate_units[actuator.cp] = "A"
-        if RATE_UNIT_KEY in result.configuration:
-            self.rate_units[actuator.cp] = rate_unit([result.configuration[RATE_UNIT_KEY]])
+        if QUESTIONS.rate_unit_key in result.configuration:
+            self.rate_units[actuator.cp] = QUESTIONS.rate_unit_of_value(result.configuration[QUESTIONS.rate_unit_key])
         values = dict(result.values)
         for call, reply in zip(calls, replies, strict=True):
-            if call.action == "GetCompositeSchedule":
-                values.update(effective_limit(reply, context))
+            if call.action == QUESTIONS.composite_action:
+                values.update(QUESTIONS.effective_limit(reply, context))
         text = result.text
         notes = [call.note for call in calls if call.note]
         if text == "Accepted" and notes:
@@ -377,7 +371,7 @@ class ActuatorRunner:
             if time.monotonic() - self._unit_guessed.get(cp, -RATE_UNIT_RETRY) < RATE_UNIT_RETRY:
                 write.unit_known = False
                 return "W"
-            reply = await self._call(write, RATE_UNIT_QUERY)
+            reply = await self._call(write, QUESTIONS.rate_unit_query)
             if reply.error in {ErrorCode.TIMEOUT.value, ErrorCode.NOT_CONNECTED.value}:
                 # The charge point does not answer: a limit sent after the timeout would arrive long
                 # after it was written. The write ends with that outcome; BEMCom may write again.
@@ -386,7 +380,7 @@ class ActuatorRunner:
                 self._unit_guessed[cp] = time.monotonic()
                 write.unit_known = False
                 return "W"
-            self.rate_units[cp] = rate_unit(configuration_values(reply))
+            self.rate_units[cp] = QUESTIONS.rate_unit_of(reply)
         return self.rate_units[cp]
 
     async def _active_transaction(self, actuator: ActuatorKey, value: Any) -> int | None:

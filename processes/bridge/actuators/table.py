@@ -16,7 +16,7 @@ from typing import Any
 
 from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
 from processes.bridge.actuators import v16
-from processes.bridge.actuators.plan import Context, Need, OcppCall, Plan, result_json
+from processes.bridge.actuators.plan import Context, LimitQuestions, Need, OcppCall, Plan, result_json
 from processes.bridge.actuators.values import InvalidValue
 
 SEPARATOR = "__"
@@ -152,6 +152,20 @@ _SPECS = (
         plans={V16: Plan(v16.plan_ocpp_call, result_json)},
     ),
 )
+#: Per protocol version: how the runner asks about limits besides the plans (a second version
+#: adds its entry).
+LIMIT_QUESTIONS: Mapping[str, LimitQuestions] = {
+    V16: LimitQuestions(
+        rate_unit_query=v16.RATE_UNIT_QUERY,
+        rate_unit_of=lambda reply: v16.rate_unit(v16.configuration_values(reply)),
+        rate_unit_key=v16.RATE_UNIT_KEY,
+        rate_unit_of_value=lambda value: v16.rate_unit([value]),
+        read_back=v16.read_back,
+        effective_limit=v16.effective_limit,
+        composite_action="GetCompositeSchedule",
+    )
+}
+
 #: Every actuator kind, by name, in the table's order.
 SPECS: Mapping[str, ActuatorSpec] = {spec.name: spec for spec in _SPECS}
 CONNECTOR_SPECS = tuple(spec for spec in _SPECS if spec.level is CONNECTOR)
