@@ -33,6 +33,9 @@ from processes.gateway.command_server import CommandError
 
 log = logging.getLogger(__name__)
 
+#: Seconds the event loop may be late for a slot before onboarding backs off.
+LATE = 0.05
+
 DONE = "done"
 OFF = "off"
 
@@ -144,12 +147,17 @@ class CallPacer:
         self._next = 0.0
 
     async def turn(self) -> None:
+        """Wait for the next slot. When the event loop was late for it (busy answering, or short
+        of CPU), the following slots move back as far: onboarding slows down, answers go first."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         slot = max(now, self._next)
         self._next = slot + self._interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        late = loop.time() - slot
+        if late > LATE:
+            self._next = max(self._next, loop.time() + late)
 
 
 @dataclass(slots=True)

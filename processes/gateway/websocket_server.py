@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 #: Frames a connection buffers before the session reads them (websockets' default is 16).
 MAX_QUEUE = 4
 
+#: Connections the kernel queues before the server accepts them (the usual somaxconn).
+BACKLOG = 4096
+
 #: Builds the session of one connection (charge point id, websocket) for one OCPP version.
 SessionFactory = Callable[[str, ServerConnection], OcppSession]
 
@@ -66,6 +69,9 @@ class WebsocketServer:
             # Frames read from the socket but not yet by the session: the bound on what one
             # connection can hold (MAX_QUEUE x OCPP_MAX_FRAME_BYTES; the pacer holds its own 256 KiB).
             max_queue=MAX_QUEUE,
+            # A restart brings every charge point back at once: asyncio's default backlog of 100
+            # made the kernel drop most of 10,000 handshakes (their retries back off up to 64 s).
+            backlog=BACKLOG,
             compression=None,
             ssl=settings.tls.context() if settings.tls is not None else None,
         )

@@ -46,6 +46,8 @@ class LimitObserver(Protocol):
 #: Seconds before asking again a charge point that did not tell its rate unit.
 RATE_UNIT_RETRY = 300.0
 QUEUE_LIMIT = 1000
+#: Read-backs after boots, all charge points together (each is a call to a charge point).
+READ_BACKS_PER_SECOND = 100
 #: The protocol version the plans are made for (the only one the gateway speaks).
 VERSION = V16
 #: How that version asks about limits besides the plans (rate unit, read-back).
@@ -136,6 +138,8 @@ class ActuatorRunner:
         #: cp -> its rate unit: asked (GetConfiguration), or learnt when W was refused and A taken.
         self.rate_units: dict[str, str] = {}
         self._unit_guessed: dict[str, float] = {}  # cp -> when asking for its rate unit failed
+        self._read_backs: asyncio.Queue[tuple[str, list[int]]] | None = None
+        self._read_backs_task: asyncio.Task[None] | None = None
         #: cp -> connector -> the last limit (W) it accepted; for a remote start's profile.
         self._limits: dict[str, dict[int, float]] = {}
 
@@ -145,11 +149,21 @@ class ActuatorRunner:
         self._unit_guessed.pop(cp, None)
 
     def read_back_after_boot(self, cp: str, connectors: Iterable[int]) -> None:
-        """After a (re)boot: what limit each connector has in force (``effective_limit__W``)."""
+        """After a (re)boot: what limit each connector has in force (``effective_limit__W``), at
+        most READ_BACKS_PER_SECOND across charge points (after a restart all of them boot)."""
+        if self._read_backs is None:
+            self._read_backs = asyncio.Queue()
+            self._read_backs_task = asyncio.create_task(self._pace_read_backs(self._read_backs), name="read-backs")
+        self._read_backs.put_nowait((cp, sorted({0, *connectors})))
+
+    async def _pace_read_backs(self, queue: asyncio.Queue[tuple[str, list[int]]]) -> None:
         kind = "execute_get_composite_schedule"
-        for connector in sorted({0, *connectors}):
-            key = f"{cp}__{connector}__{kind}"
-            self._enqueue(Write(ActuatorKey(cp, connector, kind, key), None, time.monotonic(), silent=True))
+        while True:
+            cp, connectors = await queue.get()
+            for connector in connectors:
+                key = f"{cp}__{connector}__{kind}"
+                self._enqueue(Write(ActuatorKey(cp, connector, kind, key), None, time.monotonic(), silent=True))
+                await asyncio.sleep(1 / READ_BACKS_PER_SECOND)
 
     def submit(self, actuator: ActuatorKey, value: Any) -> None:
         self._enqueue(Write(actuator, value, time.monotonic()))
@@ -167,9 +181,10 @@ class ActuatorRunner:
                 self._report(actuator, Done(f"Rejected: more than {QUEUE_LIMIT} commands waiting for {actuator.cp}"))
 
     async def close(self) -> None:
-        for task in self._workers.values():
+        tasks = [*self._workers.values(), *([self._read_backs_task] if self._read_backs_task else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _work(self, queue: asyncio.Queue[Write]) -> None:
         while True:
