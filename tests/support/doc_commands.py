@@ -79,6 +79,12 @@ RULES = (
         "minutes, and overwrites the committed "
         "bench/results/; tests/e2e/test_bench.py runs --quick, tests/unit/test_bench_chart.py without matplotlib",
     ),
+    Rule(
+        ".venv/bin/python -m bench.onboarding_storm",
+        Kind.NOT_RUN,
+        "10,000 charge points for minutes, and overwrites the committed bench/results/; "
+        "tests/e2e/test_onboarding_storm.py runs it with 300",
+    ),
     Rule(".venv/bin/python -m tools.simulate", Kind.UNTIL_CTRL_C),
     Rule("python -m tools.simulate", Kind.UNTIL_CTRL_C),
     Rule("python -m tools.busctl tail", Kind.UNTIL_CTRL_C),
