@@ -80,6 +80,12 @@ RULES = (
         "bench/results/; tests/e2e/test_bench.py runs --quick, tests/unit/test_bench_chart.py without matplotlib",
     ),
     Rule(
+        ".venv/bin/python -m bench.actuator_latency",
+        Kind.NOT_RUN,
+        "1,000 charge points for a minute and more, and overwrites bench/results/; "
+        "tests/e2e/test_bench.py runs its parts through bench.throughput --quick",
+    ),
+    Rule(
         ".venv/bin/python -m bench.onboarding_storm",
         Kind.NOT_RUN,
         "10,000 charge points for minutes, and overwrites the committed bench/results/; "
