@@ -80,7 +80,12 @@ class Bridge:
             self._on_outcome,
             observer=self,
             lease_seconds=settings.failsafe.lease if settings.failsafe.power is not None else None,
-            state_path=Path(settings.journal_path).parent / "bridge-limits.json",
+            # Kept only where the failsafe restores and renews them (written once per accepted limit).
+            state_path=(
+                Path(settings.journal_path).parent / "bridge-limits.json"
+                if settings.failsafe.power is not None
+                else None
+            ),
         )
         self.limits = LimitWatch(settings.limit_grace)
         self.connectors: dict[str, set[int]] = {}
