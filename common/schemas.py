@@ -31,10 +31,12 @@ from ocpp.messages import Call, _validate_payload
 
 #: The OCPP versions this connector speaks, as the ``ocpp`` library names them.
 V16 = "1.6"
+V201 = "2.0.1"
+VERSIONS = (V16, V201)
 
 _LIBRARY = Path(ocpp.__file__).resolve().parent
 #: Where the library keeps each version's schemas.
-SCHEMA_DIRS = {V16: _LIBRARY / "v16" / "schemas"}
+SCHEMA_DIRS = {V16: _LIBRARY / "v16" / "schemas", V201: _LIBRARY / "v201" / "schemas"}
 
 #: Every call a central system may send to a charge point, per version (OCPP 1.6 section 5).
 CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {
@@ -68,7 +70,103 @@ CENTRAL_SYSTEM_ACTIONS: dict[str, frozenset[str]] = {
             "InstallCertificate",
             "SignedUpdateFirmware",
         }
-    )
+    ),
+    # OCPP 2.0.1 part 2, the messages a CSMS sends (DataTransfer goes both ways).
+    V201: frozenset(
+        {
+            "CancelReservation",
+            "CertificateSigned",
+            "ChangeAvailability",
+            "ClearCache",
+            "ClearChargingProfile",
+            "ClearDisplayMessage",
+            "ClearVariableMonitoring",
+            "CostUpdated",
+            "CustomerInformation",
+            "DataTransfer",
+            "DeleteCertificate",
+            "GetBaseReport",
+            "GetChargingProfiles",
+            "GetCompositeSchedule",
+            "GetDisplayMessages",
+            "GetInstalledCertificateIds",
+            "GetLocalListVersion",
+            "GetLog",
+            "GetMonitoringReport",
+            "GetReport",
+            "GetTransactionStatus",
+            "GetVariables",
+            "InstallCertificate",
+            "PublishFirmware",
+            "RequestStartTransaction",
+            "RequestStopTransaction",
+            "ReserveNow",
+            "Reset",
+            "SendLocalList",
+            "SetChargingProfile",
+            "SetDisplayMessage",
+            "SetMonitoringBase",
+            "SetMonitoringLevel",
+            "SetNetworkProfile",
+            "SetVariableMonitoring",
+            "SetVariables",
+            "TriggerMessage",
+            "UnlockConnector",
+            "UnpublishFirmware",
+            "UpdateFirmware",
+        }
+    ),
+}
+
+#: Every call a charge point (2.0.1: a charging station) may send, per version.
+CHARGE_POINT_ACTIONS: dict[str, frozenset[str]] = {
+    V16: frozenset(
+        {
+            "Authorize",
+            "BootNotification",
+            "DataTransfer",
+            "DiagnosticsStatusNotification",
+            "FirmwareStatusNotification",
+            "Heartbeat",
+            "MeterValues",
+            "StartTransaction",
+            "StatusNotification",
+            "StopTransaction",
+            "LogStatusNotification",
+            "SecurityEventNotification",
+            "SignCertificate",
+            "SignedFirmwareStatusNotification",
+        }
+    ),
+    V201: frozenset(
+        {
+            "Authorize",
+            "BootNotification",
+            "ClearedChargingLimit",
+            "DataTransfer",
+            "FirmwareStatusNotification",
+            "Get15118EVCertificate",
+            "GetCertificateStatus",
+            "Heartbeat",
+            "LogStatusNotification",
+            "MeterValues",
+            "NotifyChargingLimit",
+            "NotifyCustomerInformation",
+            "NotifyDisplayMessages",
+            "NotifyEVChargingNeeds",
+            "NotifyEVChargingSchedule",
+            "NotifyEvent",
+            "NotifyMonitoringReport",
+            "NotifyReport",
+            "PublishFirmwareStatusNotification",
+            "ReportChargingProfiles",
+            "ReservationStatusUpdate",
+            "SecurityEventNotification",
+            "SignCertificate",
+            "StatusNotification",
+            "TransactionEvent",
+        }
+    ),
 }
 
 
