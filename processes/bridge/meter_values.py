@@ -1,5 +1,7 @@
 """OCPP meter values -> BEMCom sensor values (DATAPOINTS.md, "MeterValues rules"), and the
-sensor value itself with the helpers every event kind's mapping uses (``sensors.py``).
+sensor value itself with the helpers every event kind's mapping uses (``sensors.py``,
+``sensors201.py``). OCPP 1.6 and 2.0.1 sampled values share the key scheme and normalisation;
+2.0.1 names its unit in ``unit_of_measure`` with a ``multiplier`` (value x 10**multiplier).
 
 Pure functions, no I/O, never raising for any field: an ill-typed field skips only the values
 that depend on it. Meter values carry their meterValue's own OCPP timestamp; units are
@@ -8,6 +10,7 @@ normalised (kWh -> Wh, ...) exactly.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -165,6 +168,23 @@ def meter_number(raw: object, power: int) -> int | float | None:
     return to_json_number(scale_decimal(number, power))
 
 
+def data_text(data: object) -> str:
+    """DataTransfer data as text: strings as they are, ``""`` when absent, anything else as JSON."""
+    if data is None:
+        return ""
+    if isinstance(data, str):
+        return data
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return repr(data)
+
+
+def configuration_text(value: object) -> str:
+    """A configuration value as text ("" when the charge point reported none)."""
+    return "" if value is None else value if isinstance(value, str) else data_text(value)
+
+
 def optional_text(value: object) -> tuple[bool, str | None]:
     """``(ok, text)`` of an optional string field: absent/None -> ``(True, None)``;
     a string -> ``(True, text)``; anything else -> ``(False, None)``."""
@@ -195,15 +215,34 @@ def meter_key(cp: object, connector: int, sampled: Mapping[Any, Any]) -> tuple[s
         return None
     if len(_METER_KEYS) >= 100_000:
         _METER_KEYS.clear()
-    located = _METER_KEYS[fields] = _meter_key(cp, connector, sampled)
+    located = _METER_KEYS[fields] = _meter_key(*fields)
     return located
 
 
-def _meter_key(cp: object, connector: int, sampled: Mapping[Any, Any]) -> tuple[str, int] | None:
-    ok_measurand, measurand = optional_text(sampled.get("measurand"))
-    ok_phase, phase = optional_text(sampled.get("phase"))
-    ok_location, location = optional_text(sampled.get("location"))
-    ok_unit, unit = optional_text(sampled.get("unit"))
+def meter_key_of(
+    cp: object, connector: int, measurand: object, phase: object, location: object, unit: object
+) -> tuple[str, int] | None:
+    """:func:`meter_key` from the fields themselves (OCPP 2.0.1 keeps the unit elsewhere)."""
+    fields = (cp, connector, measurand, phase, location, unit)
+    try:
+        return _METER_KEYS[fields]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable field: ill-typed
+        return None
+    if len(_METER_KEYS) >= 100_000:
+        _METER_KEYS.clear()
+    located = _METER_KEYS[fields] = _meter_key(*fields)
+    return located
+
+
+def _meter_key(
+    cp: object, connector: int, raw_measurand: object, raw_phase: object, raw_location: object, raw_unit: object
+) -> tuple[str, int] | None:
+    ok_measurand, measurand = optional_text(raw_measurand)
+    ok_phase, phase = optional_text(raw_phase)
+    ok_location, location = optional_text(raw_location)
+    ok_unit, unit = optional_text(raw_unit)
     if not (ok_measurand and ok_phase and ok_location and ok_unit):
         return None
     measurand = measurand if measurand is not None else DEFAULT_MEASURAND
@@ -252,3 +291,87 @@ def _iter_meter_values(cp: object, connector: int, elements: object, default_ts:
                 value = sampled_value(cp, connector, sampled, ts)
                 if value is not None:
                     yield value
+
+
+# --------------------------------------------------------------------------- OCPP 2.0.1 meter values
+
+#: A 2.0.1 ``unitOfMeasure.multiplier`` beyond this magnitude scales no real reading: the sample
+#: is skipped as ill-typed (and Decimal exponents stay small).
+MAX_MULTIPLIER = 1000
+#: The context of the register reading a 2.0.1 transaction ended with.
+TRANSACTION_END = "Transaction.End"
+
+
+def sampled_value_201(cp: object, connector: int, sampled: Mapping[Any, Any], ts: int) -> SensorValue | None:
+    """One OCPP 2.0.1 SampledValue as a sensor value: the 1.6 key and normalisation, the unit
+    from ``unit_of_measure.unit`` and the value scaled by ``10**unit_of_measure.multiplier``.
+    ``signed_meter_value`` is not published (the value beside it is)."""
+    get = sampled.get
+    unit_of_measure = get("unit_of_measure")
+    unit: object = None
+    multiplier: int | None = 0
+    if isinstance(unit_of_measure, dict):
+        unit = unit_of_measure.get("unit")
+        raw_multiplier = unit_of_measure.get("multiplier")
+        multiplier = 0 if raw_multiplier is None else as_int(raw_multiplier)
+    elif unit_of_measure is not None:
+        return None
+    if multiplier is None or abs(multiplier) > MAX_MULTIPLIER:
+        return None
+    located = meter_key_of(cp, connector, get("measurand"), get("phase"), get("location"), unit)
+    raw = get("value")
+    if located is None or raw is None:
+        return None
+    key, power = located
+    power += multiplier
+    if power == 0 and type(raw) is int and -_MAX_EXACT_INT <= raw <= _MAX_EXACT_INT:
+        return SensorValue(key, raw, ts)  # the common case: an integral reading in its base unit
+    number = meter_number(raw, power)
+    if number is not None:
+        return SensorValue(key, number, ts)
+    return SensorValue(key, raw, ts) if isinstance(raw, str) else None
+
+
+def meter_values_201(cp: object, connector: int, elements: object, default_ts: int) -> list[SensorValue]:
+    """Every 2.0.1 SampledValue of every MeterValue element, in order, each with its element's timestamp."""
+    values: list[SensorValue] = []
+    if not isinstance(elements, list):
+        return values
+    for element in elements:
+        if not isinstance(element, dict):
+            continue
+        ts = parse_ocpp_timestamp(element.get("timestamp"), default_ts)
+        samples = element.get("sampled_value")
+        if not isinstance(samples, list):
+            continue
+        for sampled in samples:
+            if isinstance(sampled, dict):
+                value = sampled_value_201(cp, connector, sampled, ts)
+                if value is not None:
+                    values.append(value)
+    return values
+
+
+def end_register_201(cp: object, connector: int, elements: object) -> int | float | None:
+    """The ``Energy.Active.Import.Register`` (Wh, whole charge point side: no phase, location
+    Outlet) a 2.0.1 transaction ended with: the last such reading with context
+    ``Transaction.End``, else the last such reading of ``elements``; ``None`` when there is none."""
+    register_key = join_key(cp, connector, DEFAULT_MEASURAND, DEFAULT_UNIT)
+    last: int | float | None = None
+    at_end: int | float | None = None
+    if not isinstance(elements, list):
+        return None
+    for element in elements:
+        samples = element.get("sampled_value") if isinstance(element, dict) else None
+        if not isinstance(samples, list):
+            continue
+        for sampled in samples:
+            if not isinstance(sampled, dict):
+                continue
+            value = sampled_value_201(cp, connector, sampled, 0)
+            if value is None or value.key != register_key or isinstance(value.value, str):
+                continue
+            last = value.value
+            if sampled.get("context") == TRANSACTION_END:
+                at_end = value.value
+    return at_end if at_end is not None else last

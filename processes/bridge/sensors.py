@@ -5,25 +5,31 @@ Pure functions, no I/O but log lines. :func:`sensor_values` never raises for any
 ctx dict: a missing or ill-typed field skips only the values that depend on it, and unknown
 event kinds give no values. Every produced value is JSON (str, int, finite float, bool).
 
+Events of an OCPP 2.0.1 charge point (``ctx["ocpp"] == "2.0.1"``) go to the 2.0.1 table: the
+version-neutral kinds share the 1.6 handlers, the rest are ``sensors201.py``'s. Every other
+event (1.6, and events journaled before 2.0.1 support, without ``ocpp``) to the 1.6 table.
+
 Key parts are used verbatim and joined with ``__``. Non-meter sensors carry the time the
 message was received (``event.ts``); meter values carry their meterValue's own timestamp.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.bus import CONNECTED, DISCONNECTED, LOCAL_LIST, ONBOARDED, Event
+from processes.bridge import sensors201
 from processes.bridge.meter_values import (
     DEFAULT_MEASURAND,
     DEFAULT_UNIT,
     SEPARATOR,
     SensorValue,
     as_int,
+    configuration_text,
+    data_text,
     join_key,
     meter_key,
     meter_number,
@@ -35,6 +41,7 @@ from processes.bridge.meter_values import (
 __all__ = [
     "SEPARATOR",
     "SensorValue",
+    "configuration_text",
     "data_text",
     "join_key",
     "meter_key",
@@ -224,11 +231,6 @@ def _configuration(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, A
     ]
 
 
-def configuration_text(value: object) -> str:
-    """A configuration value as text ("" when the charge point reported none)."""
-    return "" if value is None else value if isinstance(value, str) else data_text(value)
-
-
 def _onboarding(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
     return _strings((event.cp,), {"onboarding": payload.get("status")}, ("onboarding",), ts)
 
@@ -247,18 +249,6 @@ SECURITY_EVENT_FIELDS = ("type", "timestamp", "tech_info")
 
 def _security_event(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:
     return _strings((event.cp, "SecurityEventNotification"), payload, SECURITY_EVENT_FIELDS, ts)
-
-
-def data_text(data: object) -> str:
-    """DataTransfer data as text: strings as they are, ``""`` when absent, anything else as JSON."""
-    if data is None:
-        return ""
-    if isinstance(data, str):
-        return data
-    try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(data)
 
 
 _HANDLERS: dict[str, _Handler] = {
@@ -284,9 +274,36 @@ _HANDLERS: dict[str, _Handler] = {
 }
 
 
+#: Kinds whose payload and sensors do not depend on the OCPP version (the gateway's own events,
+#: and messages 2.0.1 kept as 1.6 had them).
+VERSION_NEUTRAL = (
+    CONNECTED,
+    DISCONNECTED,
+    ONBOARDED,
+    LOCAL_LIST,
+    "Failsafe",
+    "GetConfiguration",
+    "Heartbeat",
+    "DataTransfer",
+    "SecurityEventNotification",
+    "FirmwareStatusNotification",
+    "LogStatusNotification",
+)
+
+_HANDLERS_201: dict[str, _Handler] = {
+    **{kind: _HANDLERS[kind] for kind in VERSION_NEUTRAL},
+    "PublishFirmwareStatusNotification": _status_only,
+    **sensors201.HANDLERS,
+}
+
+_V201 = sensors201.V201
+
+
 def sensor_values(event: Event) -> list[SensorValue]:
     """The BEMCom sensor values of one gateway event (``[]`` for kinds without sensors)."""
-    handler = _HANDLERS.get(event.kind) if isinstance(event.kind, str) else None
+    ctx = _dict(event.ctx)
+    handlers = _HANDLERS_201 if ctx.get("ocpp") == _V201 else _HANDLERS
+    handler = handlers.get(event.kind) if isinstance(event.kind, str) else None
     if handler is None:
         return []
-    return handler(event, _dict(event.payload), _dict(event.ctx), _received_ts(event))
+    return handler(event, _dict(event.payload), ctx, _received_ts(event))
