@@ -228,6 +228,19 @@ class _Reader:
             return default
         return names
 
+    def protocols(self, name: str, default: tuple[str, ...], known: Sequence[str]) -> tuple[str, ...]:
+        """A comma-separated list of websocket subprotocols, in order of preference, without repeats."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+        unknown = [item for item in names if item not in known]
+        if unknown or not names:
+            shown = ", ".join(unknown) if unknown else "nothing"
+            self.problems.append(f"{name}={value!r} is invalid: {shown}; expected one or more of {', '.join(known)}")
+            return default
+        return names
+
     def actuator_kinds(self, name: str, known: Sequence[str]) -> frozenset[str]:
         value = self.raw(name)
         if value is None:
@@ -298,6 +311,9 @@ class MqttSettings:
     reconnect_max_delay: float
     max_pending: int
 
+
+#: The websocket subprotocols of the OCPP versions served (OCPP_PROTOCOLS), in the default order of preference.
+OCPP_PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
 
 #: OCPP_METER_MEASURANDS' default: what an energy manager needs of a charging session.
 DEFAULT_METER_MEASURANDS = (
@@ -401,6 +417,8 @@ class GatewaySettings:
     allowed_charge_points_file: str | None = None
     #: OCPP_AUTH_FILE (re-read when it changes), or None.
     auth_file: str | None = None
+    #: OCPP_PROTOCOLS: the websocket subprotocols served, in order of preference.
+    protocols: tuple[str, ...] = OCPP_PROTOCOLS
 
     @property
     def security_profile(self) -> int:
@@ -529,6 +547,7 @@ def load_gateway(env: Mapping[str, str]) -> GatewaySettings:
         allowed_charge_points_file=_allowed_file(reader),
         auth_file=reader.raw("OCPP_AUTH_FILE"),
         failsafe=_failsafe(reader),
+        protocols=reader.protocols("OCPP_PROTOCOLS", OCPP_PROTOCOLS, OCPP_PROTOCOLS),
     )
     reader.finish()
     return settings

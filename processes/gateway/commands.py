@@ -12,6 +12,7 @@ from processes.gateway.journal import Journal
 from processes.gateway.registry import ConnectionRegistry
 from processes.gateway.session import OcppSession
 from processes.gateway.store import Store
+from processes.gateway.v201.session import SUBPROTOCOL as V201_SUBPROTOCOL
 
 
 class GatewayCommands:
@@ -119,13 +120,16 @@ class GatewayCommands:
         result = await session.send_call(action, payload, request.timeout, queue_timeout)
         return {"status": result.get("status"), "payload": result}
 
-    async def active_transaction(self, request: Request) -> int | None:
+    async def active_transaction(self, request: Request) -> int | str | None:
         """Args ``cp``, ``connector`` and optionally ``transaction``: that transaction when it is
         an active one of the charge point (on any connector), else the connector's active one
         (connector 0: the charge point's only one); None when there is none."""
         cp, connector, named = request.args.get("cp"), request.args.get("connector"), request.args.get("transaction")
         if not isinstance(cp, str) or not isinstance(connector, int):
             raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction needs cp and connector")
+        session = self._registry.get(cp)
+        if session is not None and session.subprotocol == V201_SUBPROTOCOL:
+            return self._active_transaction_201(cp, connector, named)
         if named is not None and (not isinstance(named, int) or isinstance(named, bool)):
             raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction's transaction must be an integer")
         if named is not None and self._store.is_active(cp, named):
@@ -138,18 +142,37 @@ class GatewayCommands:
             )
         return transactions[0].id if transactions else None
 
+    def _active_transaction_201(self, cp: str, evse: int, named: Any) -> str | None:
+        """``active_transaction`` for an OCPP 2.0.1 charging station: transaction ids are strings."""
+        if named is not None and (not isinstance(named, int | str) or isinstance(named, bool)):
+            raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction's transaction must be a string")
+        open_ones = self._store.open_transactions201(cp, 0)
+        if named is not None and any(transaction.id == str(named) for transaction in open_ones):
+            return str(named)
+        transactions = [t for t in open_ones if evse == 0 or t.evse == evse]
+        if len(transactions) > 1:
+            ids = ", ".join(f"{t.id} on EVSE {t.evse}" for t in transactions)
+            raise CommandError(ErrorCode.INVALID_VALUE, f"several active transactions ({ids}): use an EVSE's actuator")
+        return transactions[0].id if transactions else None
+
     async def charge_point(self, request: Request) -> dict[str, Any]:
         """Args ``cp``: what a power limit is fitted to (docs/datapoints.md): the capabilities
         onboarding learnt, the charger profile in force, and the active transactions (the newest
         per connector) as ``[connector, transaction id]`` pairs."""
         session = self._session(request)
-        newest: dict[int, int] = {}
-        for transaction in self._store.active_transactions(session.id, 0):
-            newest.setdefault(transaction.connector, transaction.id)  # newest first
+        newest: dict[int, int | str] = {}
+        if session.subprotocol == V201_SUBPROTOCOL:
+            for found in self._store.open_transactions201(session.id, 0):
+                if found.evse is not None:
+                    newest.setdefault(found.evse, found.id)  # newest first
+        else:
+            for transaction in self._store.active_transactions(session.id, 0):
+                newest.setdefault(transaction.connector, transaction.id)  # newest first
         return {
+            "protocol": session.subprotocol,
             "capabilities": session.capabilities,
             "profile": session.charger_profile,
-            "transactions": sorted([connector, transaction] for connector, transaction in newest.items()),
+            "transactions": [[connector, newest[connector]] for connector in sorted(newest)],
         }
 
     async def bemcom_alive(self, request: Request) -> dict[str, Any]:

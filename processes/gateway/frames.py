@@ -18,8 +18,9 @@ from typing import Any
 from jsonschema.exceptions import ValidationError, best_match
 from ocpp.messages import Call, CallError, CallResult, get_validator
 from ocpp.v16.enums import Action
+from ocpp.v201.enums import Action as Action201
 
-from common.schemas import V16, passes
+from common.schemas import V16, V201, passes
 
 CALL = 2
 CALLRESULT = 3
@@ -49,7 +50,12 @@ _LIBRARY_SPELLINGS = {
 MAX_UNIQUE_ID_LENGTH = 36
 OCPP16_ACTIONS = frozenset(action.value for action in Action)
 #: Every action of each OCPP version (``common.schemas`` names the versions).
-ACTIONS = {V16: OCPP16_ACTIONS}
+ACTIONS = {V16: OCPP16_ACTIONS, V201: frozenset(action.value for action in Action201)}
+#: OCPP-J 2.0.1 (part 4, section 4.3) spells two of 1.6's codes right: what changes for a 2.0.1 peer.
+SPELLINGS_201 = {
+    "FormationViolation": "FormatViolation",
+    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+}
 #: Integers beyond this cannot be stored (SQLite) and are no plausible OCPP value.
 MAX_INTEGER = 2**63 - 1
 _DESCRIPTION_LENGTH = 200
@@ -71,6 +77,16 @@ def spec_error_code(code: str) -> str:
     """The OCPP-J 1.6 spelling of an error code; GenericError for anything it does not define."""
     code = _LIBRARY_SPELLINGS.get(code, code)
     return code if code in OCPP_J_ERROR_CODES else "GenericError"
+
+
+def spelled_for_201(frame: str) -> str:
+    """A CALLERROR frame of this module with OCPP-J 2.0.1's spelling of its code (the rest as is)."""
+    message = json.loads(frame)
+    code = message[2]
+    if code not in SPELLINGS_201:
+        return frame
+    message[2] = SPELLINGS_201[code]
+    return json.dumps(message, separators=(",", ":"))
 
 
 def call_error(unique_id: str, code: str, description: str, details: dict[str, Any] | None = None) -> str:

@@ -28,7 +28,7 @@ from common.logs import now_ms
 from common.process import run_until_stopped
 from common.settings import GatewaySettings
 from common.watched_file import WatchedFile
-from processes.gateway import v16
+from processes.gateway import v16, v201
 from processes.gateway.access import Access
 from processes.gateway.admission import Admission
 from processes.gateway.charger_profiles import ChargerProfiles, load_profiles, parse_charge_points_file
@@ -81,7 +81,11 @@ class Gateway:
             onboarding, self.charge_points_file.current if self.charge_points_file else load_profiles(None)
         )
         self.onboarding = Onboarding(
-            onboarding, settings.call_timeout, self.profiles, self.store, {v16.SUBPROTOCOL: v16.onboard}
+            onboarding,
+            settings.call_timeout,
+            self.profiles,
+            self.store,
+            {v16.SUBPROTOCOL: v16.onboard, v201.SUBPROTOCOL: v201.onboard},
         )
         # Who may connect and who may charge (their files re-read when they change).
         self.access = Access(settings, self.registry, self.onboarding, self.store)
@@ -102,24 +106,31 @@ class Gateway:
             raise
 
     def session_factories(self) -> Mapping[str, SessionFactory]:
-        """The OCPP versions served, by subprotocol, in order of preference."""
+        """The OCPP versions served (OCPP_PROTOCOLS), by subprotocol, in order of preference."""
         settings, publisher, store = self.settings, self.publisher, self.store
+        classes: dict[str, type[v16.ChargePointSession] | type[v201.ChargingStationSession]] = {
+            v16.SUBPROTOCOL: v16.ChargePointSession,
+            v201.SUBPROTOCOL: v201.ChargingStationSession,
+        }
 
-        def ocpp16(cp_id: str, websocket: ServerConnection) -> OcppSession:
-            return v16.ChargePointSession(
-                cp_id,
-                websocket,
-                bus=publisher,
-                store=store,
-                heartbeat_interval=settings.heartbeat_interval,
-                response_timeout=settings.call_timeout,
-                max_calls_per_second=settings.max_calls_per_second,
-                lifecycle=onboarding,
-                authorizer=authorizer,
-            )
+        def factory(session_class: type[v16.ChargePointSession] | type[v201.ChargingStationSession]) -> SessionFactory:
+            def session(cp_id: str, websocket: ServerConnection) -> OcppSession:
+                return session_class(
+                    cp_id,
+                    websocket,
+                    bus=publisher,
+                    store=store,
+                    heartbeat_interval=settings.heartbeat_interval,
+                    response_timeout=settings.call_timeout,
+                    max_calls_per_second=settings.max_calls_per_second,
+                    lifecycle=onboarding,
+                    authorizer=authorizer,
+                )
+
+            return session
 
         onboarding, authorizer = self.onboarding, self.access.authorizer
-        return {v16.SUBPROTOCOL: ocpp16}
+        return {protocol: factory(classes[protocol]) for protocol in settings.protocols}
 
     def admission(self, subprotocols: Sequence[str]) -> Admission:
         admission = self.access.admission = Admission(

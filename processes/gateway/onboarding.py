@@ -52,6 +52,7 @@ class OnboardedSession(Protocol):
 
     @property
     def subprotocol(self) -> str: ...
+    def identity(self) -> tuple[str | None, str | None, str | None]: ...
     def emit(self, kind: str, payload: dict[str, Any], ctx: dict[str, Any] | None = None) -> None: ...
     async def send_call(
         self,
@@ -120,6 +121,11 @@ class Caller:
     @property
     def cp(self) -> str:
         return self.session.id
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each call may take to be answered (OCPP_CALL_TIMEOUT)."""
+        return self._timeout
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The result payload (camelCase), or CommandError (Timeout, NotConnected, CallError ...)."""
@@ -291,13 +297,8 @@ class Onboarding:
     # -- what -------------------------------------------------------------------------
 
     def _profile(self, session: OnboardedSession) -> ChargerProfile:
-        boot = session.boot
-        return self._profiles.resolve(
-            session.id,
-            _text(boot.get("charge_point_vendor")),
-            _text(boot.get("charge_point_model")),
-            _text(boot.get("firmware_version")),
-        )
+        vendor, model, firmware = session.identity()
+        return self._profiles.resolve(session.id, vendor, model, firmware)
 
     def caller(self, session: OnboardedSession) -> Caller:
         """Calls to the charge point the onboarding way: paced, behind every other call."""
@@ -348,5 +349,5 @@ async def _within(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
-def _text(value: object) -> str | None:
+def text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None

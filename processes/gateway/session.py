@@ -108,7 +108,12 @@ def empty_results(call_results: Any, version: str) -> frozenset[type]:
     empty = set()
     for name in dir(call_results):
         cls = getattr(call_results, name)
-        fieldless = isinstance(cls, type) and dataclasses.is_dataclass(cls) and not dataclasses.fields(cls)
+        # 2.0.1's results all have an optional customData, which no handler here sets.
+        fieldless = (
+            isinstance(cls, type)
+            and dataclasses.is_dataclass(cls)
+            and all(item.name == "custom_data" for item in dataclasses.fields(cls))
+        )
         if fieldless and passes(name, {}, response=True, version=version):
             empty.add(cls)
     return frozenset(empty)
@@ -414,7 +419,15 @@ class OcppSession(ChargePoint):
     async def _reject(self, rejected: Rejected) -> None:
         log.warning("%s %s", self.id, rejected.problem)
         if rejected.reply is not None:
-            await self._send(rejected.reply)
+            await self._send(self.spelled(rejected.reply))
+
+    def spelled(self, error_frame: str) -> str:
+        """A CALLERROR frame of ``frames.py`` (OCPP-J 1.6's codes) as the version spells it."""
+        return error_frame
+
+    def identity(self) -> tuple[str | None, str | None, str | None]:
+        """(vendor, model, firmware version) from the last BootNotification, where it told them."""
+        return None, None, None
 
     async def _refuse(self, message: Any) -> None:
         """Beyond the pacer's bound: a CallError for calls, nothing for the rest. GenericError:
@@ -453,7 +466,7 @@ class OcppSession(ChargePoint):
             # a bug, but answer anyway
             problem = f"our answer to {action} fails the OCPP {version} schema"
             log.warning("%s: answering %s failed: %s", self.id, action, problem)
-            await self._send(call_error(message.unique_id, "FormationViolation", problem))
+            await self._send(self.spelled(call_error(message.unique_id, "FormationViolation", problem)))
             return
         await self._send(_ENCODER.encode([CALLRESULT, message.unique_id, payload]))
         if self._after_answer:

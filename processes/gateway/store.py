@@ -10,6 +10,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
@@ -32,6 +33,17 @@ CREATE TABLE IF NOT EXISTS configured (
     PRIMARY KEY (charge_point, key)
 );
 CREATE INDEX IF NOT EXISTS transactions_active ON transactions (charge_point, connector, stopped_at);
+CREATE TABLE IF NOT EXISTS transactions201 (
+    charge_point TEXT NOT NULL,
+    transaction_id TEXT NOT NULL,
+    evse INTEGER,
+    id_token TEXT,
+    meter_start REAL,
+    started_at TEXT NOT NULL,
+    stopped_at TEXT,
+    PRIMARY KEY (charge_point, transaction_id)
+);
+CREATE INDEX IF NOT EXISTS transactions201_open ON transactions201 (charge_point, evse, stopped_at);
 CREATE TABLE IF NOT EXISTS local_lists (
     charge_point TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -60,6 +72,28 @@ class Transaction:
     connector: int
     id_tag: str
     meter_start: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction201:
+    """An OCPP 2.0.1 transaction as its TransactionEvents told it: the charging station names it
+    (a string), the EVSE and id token may come with any of its events."""
+
+    id: str
+    charge_point: str
+    evse: int | None
+    id_token: str | None
+    #: The energy register (Wh) it started with, when an event of it carried one.
+    meter_start: float | None
+    #: Ended, or superseded by a newer transaction on its EVSE.
+    stopped: bool = False
+    #: A newer transaction started on its EVSE since (its events came late).
+    superseded: bool = False
+
+
+_T201_SELECT = (
+    "SELECT rowid, transaction_id, charge_point, evse, id_token, meter_start, stopped_at FROM transactions201"
+)
 
 
 class Store:
@@ -127,7 +161,104 @@ class Store:
             " AND NOT (charge_point = ? AND connector = ?) LIMIT 1",
             (id_tag, charge_point, connector),
         ).fetchone()
+        if row is None:  # or on an OCPP 2.0.1 charging station (its transactions are in their own table)
+            row = self._db.execute(
+                "SELECT 1 FROM transactions201 WHERE stopped_at IS NULL AND id_token = ? COLLATE NOCASE"
+                " AND NOT (charge_point = ? AND evse = ?) LIMIT 1",
+                (id_tag, charge_point, connector),
+            ).fetchone()
         return row is not None
+
+    # -- OCPP 2.0.1 transactions ----------------------------------------------------------
+
+    def transaction_event(
+        self,
+        charge_point: str,
+        transaction_id: str,
+        event_type: str,
+        timestamp: str,
+        evse: int | None = None,
+        id_token: str | None = None,
+        meter: float | None = None,
+    ) -> Transaction201:
+        """Records one TransactionEvent and returns the transaction as known after it. The first
+        event of a transaction (Started, or whatever came first) creates it; later events fill in
+        what earlier ones left out (EVSE, id token, the start register); ``Started`` closes an
+        older transaction still open on the EVSE (superseded), ``Ended`` closes this one. An
+        event sent again gets the same answer (nothing is counted twice)."""
+        db = self._db
+        row = db.execute(
+            _T201_SELECT + " WHERE charge_point = ? AND transaction_id = ?",
+            (charge_point, transaction_id),
+        ).fetchone()
+        if row is None:
+            if evse is not None and event_type == "Started":
+                db.execute(
+                    "UPDATE transactions201 SET stopped_at = 'superseded' WHERE charge_point = ? AND evse = ?"
+                    " AND stopped_at IS NULL",
+                    (charge_point, evse),
+                )
+            db.execute(
+                "INSERT INTO transactions201 (charge_point, transaction_id, evse, id_token, meter_start, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (charge_point, transaction_id, evse, id_token, meter, timestamp),
+            )
+        else:
+            _, _, _, known_evse, known_token, known_meter, _ = row
+            if (
+                (known_evse is None and evse is not None)
+                or (known_token is None and id_token is not None)
+                or (known_meter is None and meter is not None)
+            ):
+                db.execute(
+                    "UPDATE transactions201 SET evse = COALESCE(evse, ?), id_token = COALESCE(id_token, ?),"
+                    " meter_start = COALESCE(meter_start, ?) WHERE charge_point = ? AND transaction_id = ?",
+                    (evse, id_token, meter, charge_point, transaction_id),
+                )
+        if event_type == "Ended":
+            db.execute(
+                "UPDATE transactions201 SET stopped_at = ? WHERE charge_point = ? AND transaction_id = ?"
+                " AND (stopped_at IS NULL OR stopped_at = 'superseded')",
+                (timestamp, charge_point, transaction_id),
+            )
+        found = self.transaction201(charge_point, transaction_id)
+        if found is None:  # written just above
+            raise RuntimeError(f"transaction {transaction_id} of {charge_point} was not recorded")
+        return found
+
+    def transaction201(self, charge_point: str, transaction_id: str) -> Transaction201 | None:
+        row = self._db.execute(
+            _T201_SELECT + " WHERE charge_point = ? AND transaction_id = ?",
+            (charge_point, transaction_id),
+        ).fetchone()
+        return self._transaction201(row) if row is not None else None
+
+    def _transaction201(self, row: tuple[Any, ...]) -> Transaction201:
+        rowid, transaction_id, charge_point, evse, id_token, meter_start, stopped_at = row
+        superseded = False
+        if evse is not None:
+            newer = self._db.execute(
+                "SELECT 1 FROM transactions201 WHERE charge_point = ? AND evse = ? AND rowid > ? LIMIT 1",
+                (charge_point, evse, rowid),
+            ).fetchone()
+            superseded = newer is not None
+        return Transaction201(
+            str(transaction_id),
+            str(charge_point),
+            evse,
+            id_token,
+            meter_start,
+            stopped=stopped_at is not None,
+            superseded=superseded,
+        )
+
+    def open_transactions201(self, charge_point: str, evse: int = 0) -> list[Transaction201]:
+        """Open 2.0.1 transactions of an EVSE, newest first; EVSE 0: of every EVSE."""
+        rows = self._db.execute(
+            _T201_SELECT + " WHERE charge_point = ? AND (evse = ? OR ? = 0) AND stopped_at IS NULL ORDER BY rowid DESC",
+            (charge_point, evse, evse),
+        ).fetchall()
+        return [Transaction201(row[1], row[2], row[3], row[4], row[5]) for row in rows]
 
     def local_list(self, charge_point: str) -> tuple[int, str] | None:
         """The version of the local authorization list last sent to a charge point and accepted,

@@ -16,6 +16,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, Gene
 
 from common.schemas import V16
 from processes.gateway.authorization import Authorizer
+from processes.gateway.onboarding import text_or_none
 from processes.gateway.session import Connection, Lifecycle, OcppSession, SessionBus, empty_results, utc_now_iso
 from processes.gateway.store import Store
 from processes.gateway.v16.calls import build_call
@@ -61,6 +62,14 @@ class ChargePointSession(OcppSession, ChargePoint):
 
     def build_call(self, action: str, payload: dict[str, Any]) -> Any:
         return build_call(action, payload)
+
+    def identity(self) -> tuple[str | None, str | None, str | None]:
+        boot = self.boot
+        return (
+            text_or_none(boot.get("charge_point_vendor")),
+            text_or_none(boot.get("charge_point_model")),
+            text_or_none(boot.get("firmware_version")),
+        )
 
     @on(Action.authorize)
     def on_authorize(self, **payload: Any) -> call_result.Authorize:
