@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from common.bus import ErrorCode, Reply
+from common.schemas import V16
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,9 @@ class Facts:
     max_periods: int | None = None
     #: Absolute, or Relative for chargers that need it (charger profile).
     profile_kind: str = "Absolute"
-    #: (connector, transaction id) of every active transaction, the newest per connector.
-    transactions: tuple[tuple[int, int], ...] = ()
+    #: (connector, transaction id) of every active transaction, the newest per connector (OCPP
+    #: 2.0.1: the EVSE and the transaction's id string).
+    transactions: tuple[tuple[int, int | str], ...] = ()
     #: The last limit written (W) per connector of the charge point (for a remote start).
     limits: tuple[tuple[int, float], ...] = ()
     #: With a failsafe (OCPP_FAILSAFE_POWER) on a charge point with two stack levels or more,
@@ -63,9 +65,12 @@ class Context:
     voltage: float = 230.0
     phases: int = 3
     rate_unit: str = "W"
-    active_transaction: int | None = None
+    #: OCPP 1.6: an int; 2.0.1: the transaction id string.
+    active_transaction: int | str | None = None
     cp: str = ""
     facts: Facts = field(default_factory=Facts)
+    #: The charge point's protocol version (``common.schemas.V16``, ``V201``).
+    version: str = V16
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,22 @@ def result_json(replies: Sequence[Reply]) -> Result:
     if reply.ok:
         return Result(json.dumps(reply.result.get("payload", {}), separators=(",", ":")))
     return Result(reply_outcome(reply))
+
+
+def all_accepted(replies: Sequence[Reply]) -> Result:
+    """Accepted when every call was; else the first other outcome (a limit is in force as
+    written only when the TxDefaultProfile and the running transaction's TxProfile both are)."""
+    for reply in replies:
+        outcome = reply_outcome(reply)
+        if outcome != "Accepted":
+            return Result(outcome)
+    return Result("Accepted")
+
+
+def cleared(replies: Sequence[Reply]) -> Result:
+    """Accepted when any profile was cleared (a connector rarely has all)."""
+    accepted = [reply for reply in replies if reply_outcome(reply) == "Accepted"]
+    return Result(reply_outcome(accepted[0] if accepted else replies[0]))
 
 
 @dataclass(frozen=True, slots=True)

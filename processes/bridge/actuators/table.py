@@ -3,8 +3,8 @@
 Everything about actuators reads it: the announcement (:func:`actuator_keys`), key parsing,
 planning (:func:`plan_calls`), outcome reporting (``runner.py``) and the settings
 (``OCPP_CONFIG`` selects from :data:`ACTUATOR_KINDS`, see ``processes/bridge/settings.py``).
-Adding an actuator is one entry here (with its plan function in ``v16.py``). A second protocol
-version adds its plan to the ``plans`` of each entry.
+Adding an actuator is one entry here (with its plan functions in ``v16.py`` and ``v201.py``: the
+same keys make each protocol version's calls).
 """
 
 from __future__ import annotations
@@ -14,9 +14,21 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, schema_problem
-from processes.bridge.actuators import v16
-from processes.bridge.actuators.plan import Context, LimitQuestions, Need, OcppCall, Plan, result_json
+from common.schemas import CENTRAL_SYSTEM_ACTIONS, V16, V201, schema_problem
+from processes.bridge.actuators import v16, v201
+from processes.bridge.actuators.plan import (
+    Calls,
+    Context,
+    LimitQuestions,
+    Need,
+    OcppCall,
+    Outcome,
+    Plan,
+    all_accepted,
+    cleared,
+    first_reply,
+    result_json,
+)
 from processes.bridge.actuators.values import InvalidValue
 
 SEPARATOR = "__"
@@ -71,89 +83,112 @@ class ActuatorSpec:
     needs: Callable[[Any], frozenset[Need]] = no_needs
 
 
+def versions(
+    v16_calls: Calls, v201_calls: Calls, outcome: Outcome = first_reply, v201_outcome: Outcome | None = None
+) -> Mapping[str, Plan]:
+    """An actuator's plan per protocol version: its calls, and how the replies become its outcome
+    (the same for both unless 2.0.1's answers differ)."""
+    return {V16: Plan(v16_calls, outcome), V201: Plan(v201_calls, v201_outcome or outcome)}
+
+
 _SPECS = (
     ActuatorSpec(
         "execute_send_charging_profile",
         CONNECTOR,
         example=11000,
-        plans={V16: Plan(v16.plan_charging_profile, v16.all_accepted)},
+        plans=versions(v16.plan_charging_profile, v201.plan_charging_profile, all_accepted),
         needs=rate_unit_unless_removal,
     ),
     ActuatorSpec(
         "execute_send_charging_schedule",
         CONNECTOR,
         example=[{"from_timestamp": None, "to_timestamp": None, "value": 11000}],
-        plans={V16: Plan(v16.plan_charging_schedule)},
+        plans=versions(v16.plan_charging_schedule, v201.plan_charging_schedule),
         needs=rate_unit_unless_removal,
     ),
-    ActuatorSpec("execute_trigger_message", CONNECTOR, example=4, plans={V16: Plan(v16.plan_trigger_message)}),
+    ActuatorSpec(
+        "execute_trigger_message",
+        CONNECTOR,
+        example=4,
+        plans=versions(v16.plan_trigger_message, v201.plan_trigger_message),
+    ),
     ActuatorSpec(
         "execute_remote_start_transaction",
         CONNECTOR,
         example="ID_TAG",
-        plans={V16: Plan(v16.plan_remote_start)},
+        plans=versions(v16.plan_remote_start, v201.plan_remote_start),
         needs=facts,
     ),
     ActuatorSpec(
         "execute_remote_stop_transaction",
         CONNECTOR,
         example=True,
-        plans={V16: Plan(v16.plan_remote_stop)},
+        plans=versions(v16.plan_remote_stop, v201.plan_remote_stop),
         needs=active_transaction,
     ),
-    ActuatorSpec("execute_unlock_connector", CONNECTOR, example=True, plans={V16: Plan(v16.plan_unlock_connector)}),
     ActuatorSpec(
-        "execute_change_availability", CONNECTOR, example="Operative", plans={V16: Plan(v16.plan_change_availability)}
+        "execute_unlock_connector",
+        CONNECTOR,
+        example=True,
+        plans=versions(v16.plan_unlock_connector, v201.plan_unlock_connector),
+    ),
+    ActuatorSpec(
+        "execute_change_availability",
+        CONNECTOR,
+        example="Operative",
+        plans=versions(v16.plan_change_availability, v201.plan_change_availability),
     ),
     ActuatorSpec(
         "execute_clear_charging_profile",
         CONNECTOR,
         example=True,
-        plans={V16: Plan(v16.plan_clear_charging_profile, v16.cleared)},
+        plans=versions(v16.plan_clear_charging_profile, v201.plan_clear_charging_profile, cleared),
         needs=facts,
     ),
     ActuatorSpec(
         "execute_get_composite_schedule",
         CONNECTOR,
         example=3600,
-        plans={V16: Plan(v16.plan_get_composite_schedule, result_json)},
+        plans=versions(v16.plan_get_composite_schedule, v201.plan_get_composite_schedule, result_json),
         needs=facts,
     ),
     ActuatorSpec(
         "execute_charge_point_max_power",
         CHARGE_POINT,
         example=22000,
-        plans={V16: Plan(v16.plan_charge_point_max_power)},
+        plans=versions(v16.plan_charge_point_max_power, v201.plan_charge_point_max_power),
         needs=rate_unit_unless_removal,
     ),
-    ActuatorSpec("execute_reset", CHARGE_POINT, example="Soft", plans={V16: Plan(v16.plan_reset)}),
+    ActuatorSpec("execute_reset", CHARGE_POINT, example="Soft", plans=versions(v16.plan_reset, v201.plan_reset)),
     ActuatorSpec(
         "execute_change_configuration",
         CHARGE_POINT,
         example={"key": "HeartbeatInterval", "value": "300"},
-        plans={V16: Plan(v16.plan_change_configuration)},
+        plans=versions(v16.plan_change_configuration, v201.plan_change_configuration, v201_outcome=v201.variable_set),
     ),
     ActuatorSpec(
         "execute_get_configuration",
         CHARGE_POINT,
         example=None,
-        plans={V16: Plan(v16.plan_get_configuration, v16.configuration_learnt)},
+        plans=versions(
+            v16.plan_get_configuration, v201.plan_get_configuration, v16.configuration_learnt, v201.configuration_learnt
+        ),
     ),
     ActuatorSpec(
         "execute_data_transfer",
         CHARGE_POINT,
         example={"vendor_id": "vendor", "message_id": "message", "data": "text"},
-        plans={V16: Plan(v16.plan_data_transfer)},
+        plans=versions(v16.plan_data_transfer, v201.plan_data_transfer),
     ),
     ActuatorSpec(
         "execute_ocpp_call",
         CHARGE_POINT,
         example={"action": "ClearCache", "payload": {}},
-        plans={V16: Plan(v16.plan_ocpp_call, result_json)},
+        plans=versions(v16.plan_ocpp_call, v201.plan_ocpp_call, result_json),
     ),
 )
-#: Per protocol version: how the runner asks about limits besides the plans (a second version
-#: adds its entry).
+#: Per protocol version: how the runner asks about limits besides the plans. (A 2.0.1 station
+#: usually tells its rate units with its facts, ``capabilities.rate_units``; else it is asked.)
 LIMIT_QUESTIONS: Mapping[str, LimitQuestions] = {
     V16: LimitQuestions(
         rate_unit_query=v16.RATE_UNIT_QUERY,
@@ -163,7 +198,16 @@ LIMIT_QUESTIONS: Mapping[str, LimitQuestions] = {
         read_back=v16.read_back,
         effective_limit=v16.effective_limit,
         composite_action="GetCompositeSchedule",
-    )
+    ),
+    V201: LimitQuestions(
+        rate_unit_query=v201.RATE_UNIT_QUERY,
+        rate_unit_of=v201.rate_unit_of,
+        rate_unit_key=v201.RATE_UNIT_KEY,
+        rate_unit_of_value=lambda value: v201.rate_unit([value]),
+        read_back=v201.read_back,
+        effective_limit=v201.effective_limit,
+        composite_action="GetCompositeSchedule",
+    ),
 }
 
 #: Every actuator kind, by name, in the table's order.
