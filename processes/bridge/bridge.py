@@ -13,7 +13,7 @@ import zmq.asyncio
 from paho.mqtt.client import MQTTMessageInfo
 
 from common.bemcom_topics import Topics
-from common.bus import EVENT_STREAM, LOG_PREFIX, ONBOARDED, Event, LogEntry, Message, SequencedMessage
+from common.bus import CONNECTED, EVENT_STREAM, LOG_PREFIX, ONBOARDED, Event, LogEntry, Message, SequencedMessage
 from common.command_client import CommandClient
 from common.consumer import StreamConsumer
 from common.delivery import DeliveryTracker
@@ -22,9 +22,9 @@ from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage
 from common.process import run_until_stopped
 from common.settings import BridgeSettings
+from processes.bridge.actuators.limits_fit import EFFECTIVE_LIMIT
 from processes.bridge.actuators.runner import ActuatorRunner
 from processes.bridge.actuators.table import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
-from processes.bridge.actuators.v16 import EFFECTIVE_LIMIT
 from processes.bridge.datapoint_state import DatapointState, Publication, parse_json_object, sensor_json
 from processes.bridge.limits import LimitWatch
 from processes.bridge.sensors import SensorValue, join_key
@@ -125,8 +125,10 @@ class Bridge:
     def _learn_charge_point(self, event: Event) -> None:
         """Offer the actuators of a charge point as soon as it is known, and of each connector it
         reports (onboarding: every connector it has, at once)."""
-        if event.kind in {"BootNotification", "Connected"}:
+        if event.kind in {"BootNotification", CONNECTED}:
             self.runner.forget(event.cp)
+        if event.kind == CONNECTED:  # its protocol version: the plans of its actuator writes
+            self.runner.protocol_changed(event.cp, event.payload.get("protocol"))
         connectors = self.connectors.get(event.cp)
         connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
         reported = event.ctx.get("connectors")

@@ -71,7 +71,9 @@ RESET = key("execute_reset", None)
 
 
 def runner_for(client: ScriptedClient) -> ActuatorRunner:
-    return ActuatorRunner(cast(CommandClient, client), CALL_TIMEOUT, 230.0, 3, lambda *_: None)
+    runner = ActuatorRunner(cast(CommandClient, client), CALL_TIMEOUT, 230.0, 3, lambda *_: None)
+    runner.protocol_changed("CP_1", "ocpp1.6")  # as the bridge tells it when CP_1 connects
+    return runner
 
 
 def carry_out(client: ScriptedClient, actuator: ActuatorKey, value: Any, waited: float = 0.0) -> Done:

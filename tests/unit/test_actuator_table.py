@@ -142,6 +142,7 @@ Done = tuple[str, dict[str, str], ActuatorRunner]
 
 def run(client: ScriptedClient, kind: str, value: Any, connector: int = 1) -> Done:
     runner = ActuatorRunner(cast(CommandClient, client), 30.0, 230.0, 3, lambda *_: None)
+    runner.protocol_changed("CP_1", "ocpp1.6")  # as the bridge tells it when CP_1 connects
     outcome, configuration = asyncio.run(runner.execute(actuator(kind, connector), value))
     return outcome, configuration, runner
 

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from common.schemas import V16
 from processes.bridge.actuators.plan import Facts
 from processes.bridge.actuators.table import ActuatorKey, parse_actuator_key
 from processes.bridge.actuators.values import removes_limit
@@ -34,10 +35,15 @@ def phases_of_rotation(rotation: Any) -> int | None:
 
 
 def charger_facts(
-    profile: dict[str, Any], capabilities: dict[str, Any], transactions: Any, limits: dict[int, float]
+    profile: dict[str, Any],
+    capabilities: dict[str, Any],
+    transactions: Any,
+    limits: dict[int, float],
+    version: str = V16,
 ) -> Facts:
     """The :class:`Facts` of a charge point from the gateway's answer (the charger profile wins
-    over what the charge point reported), ignoring what does not fit."""
+    over what the charge point reported), ignoring what does not fit. Transaction ids are whole
+    numbers in OCPP 1.6, strings (up to 36 characters) in 2.0.1."""
 
     def number(value: Any, low: float) -> float | None:
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= low else None
@@ -49,10 +55,19 @@ def charger_facts(
     levels = [level for level in (whole(profile.get("max_stack_level")), whole(capabilities.get("max_stack_level")))]
     known = [level for level in levels if level is not None]
     highest = min(known) if known else None
+
+    def transaction(value: Any) -> int | str | None:
+        if version == V16:
+            return whole(value)
+        return value if isinstance(value, str) and 0 < len(value) <= 36 else None
+
     pairs = tuple(
-        (int(pair[0]), int(pair[1]))
+        (pair[0], found)
         for pair in transactions or ()
-        if isinstance(pair, list | tuple) and len(pair) == 2 and all(whole(item) is not None for item in pair)
+        if isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and whole(pair[0]) is not None
+        and (found := transaction(pair[1])) is not None
     )
     kind = profile.get("profile_kind")
     return Facts(

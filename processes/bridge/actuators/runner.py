@@ -5,6 +5,11 @@ A write: learn what the actuator's spec needs (the rate unit, the active transac
 the calls (``table.plan_calls``), make them one after the other, and read the replies with
 the plan's outcome (``table.py`` names both for each actuator).
 
+The plans are those of the charge point's protocol version (OCPP 1.6 or 2.0.1), learnt from the
+gateway's ``charge_point`` answer (its ``protocol``; an older gateway without it speaks 1.6) and
+kept per charge point: asked once, told anew by the bridge when the charge point connects
+(:meth:`ActuatorRunner.protocol_changed`), and with every write that asks the facts anyway.
+
 Deadlines (docs/datapoints.md): a call's ``OCPP_CALL_TIMEOUT`` counts from the moment the
 gateway sends it (``Timeout``: sent, not answered). Waiting is bounded apart: a write may wait
 at most :attr:`ActuatorRunner.queue_bound` (the call timeout) from the moment it was written
@@ -24,11 +29,17 @@ from typing import Any, Protocol
 from common.bus import ErrorCode, Reply
 from common.command_client import CommandClient
 from common.logs import now_ms
-from common.schemas import V16
+from common.schemas import V16, V201
 from processes.bridge.actuators.facts import LastLimits, as_object, charger_facts, phases_of_rotation
 from processes.bridge.actuators.plan import Context, Facts, Need, OcppCall, reply_outcome
 from processes.bridge.actuators.table import LIMIT_KINDS, LIMIT_QUESTIONS, SPECS, ActuatorKey, plan_calls, plan_of
-from processes.bridge.actuators.values import InvalidValue, as_number, removes_limit, transaction_id
+from processes.bridge.actuators.values import (
+    InvalidValue,
+    as_number,
+    removes_limit,
+    transaction_id,
+    transaction_reference,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +59,14 @@ RATE_UNIT_RETRY = 300.0
 QUEUE_LIMIT = 1000
 #: Read-backs after boots, all charge points together (each is a call to a charge point).
 READ_BACKS_PER_SECOND = 100
-#: The protocol version the plans are made for (the only one the gateway speaks).
-VERSION = V16
-#: How that version asks about limits besides the plans (rate unit, read-back).
-QUESTIONS = LIMIT_QUESTIONS[VERSION]
+#: The websocket subprotocols -> the protocol versions the plans are made for ("" or absent: an
+#: older gateway, OCPP 1.6).
+PROTOCOLS = {"ocpp1.6": V16, "ocpp2.0.1": V201, "": V16}
+
+
+def version_of(protocol: Any) -> str | None:
+    """The protocol version of a subprotocol (None absent: 1.6); None when the bridge has no plans for it."""
+    return PROTOCOLS.get("" if protocol is None else str(protocol))
 
 
 class Unanswered(Exception):
@@ -142,11 +157,27 @@ class ActuatorRunner:
         self._read_backs_task: asyncio.Task[None] | None = None
         #: cp -> connector -> the last limit (W) it accepted; for a remote start's profile.
         self._limits: dict[str, dict[int, float]] = {}
+        #: cp -> its protocol version (``V16``, ``V201``): the plans its writes get.
+        self.versions: dict[str, str] = {}
 
     def forget(self, cp: str) -> None:
-        """A charge point (re)booted: what was learnt of it may have changed."""
+        """A charge point (re)booted: what was learnt of it may have changed. (Its protocol
+        version stays: a boot does not change the connection's; a new connection is told by
+        :meth:`protocol_changed`.)"""
         self.rate_units.pop(cp, None)
         self._unit_guessed.pop(cp, None)
+
+    def protocol_changed(self, cp: str, protocol: Any) -> None:
+        """The charge point connected with this subprotocol (the ``Connected`` event's
+        ``protocol``; absent: 1.6): its next writes are planned for that version. One the bridge
+        has no plans for is asked again at the next write."""
+        version = version_of(protocol)
+        if version != self.versions.get(cp):
+            self.forget(cp)  # what was learnt of it (its rate unit) was learnt in the other version
+        if version is None:
+            self.versions.pop(cp, None)
+        else:
+            self.versions[cp] = version
 
     def read_back_after_boot(self, cp: str, connectors: Iterable[int]) -> None:
         """After a (re)boot: what limit each connector has in force (``effective_limit__W``), at
@@ -208,11 +239,12 @@ class ActuatorRunner:
         """GetCompositeSchedule of the connector a limit was accepted on (0 for the charge point's
         maximum); a charge point that cannot tell (NotSupported, ...) simply has no read-back."""
         connector = write.actuator.connector or 0
+        questions = LIMIT_QUESTIONS[context.version]
         try:
-            reply = await self._call(write, QUESTIONS.read_back(connector))
+            reply = await self._call(write, questions.read_back(connector))
         except Expired:
             return
-        values = QUESTIONS.effective_limit(reply, replace(context, now_ms=now_ms()))
+        values = questions.effective_limit(reply, replace(context, now_ms=now_ms()))
         if values and self._observer is not None:
             self._observer.limit_read_back(write.actuator.cp, connector, values)
 
@@ -241,28 +273,29 @@ class ActuatorRunner:
 
     async def _execute(self, write: Write) -> Done:
         actuator = write.actuator
-        plan = plan_of(actuator.kind, VERSION)
         try:
             context = await self._context(write)
         except Unanswered as unanswered:
             return Done(unanswered.outcome)
-        calls = plan_calls(actuator, write.value, context, VERSION)
+        version = context.version
+        plan, questions = plan_of(actuator.kind, version), LIMIT_QUESTIONS[version]
+        calls = plan_calls(actuator, write.value, context, version)
         replies = [await self._call(write, call) for call in calls]
         result = plan.outcome(replies)
         if result.text == "Rejected" and not write.unit_known and context.rate_unit == "W":
             # The rate unit was not known: W was refused, so once more in A, remembered if taken.
             context = replace(context, rate_unit="A")
-            calls = plan_calls(actuator, write.value, context, VERSION)
+            calls = plan_calls(actuator, write.value, context, version)
             replies = [await self._call(write, call) for call in calls]
             result = plan.outcome(replies)
             if result.text == "Accepted":
                 self.rate_units[actuator.cp] = "A"
-        if QUESTIONS.rate_unit_key in result.configuration:
-            self.rate_units[actuator.cp] = QUESTIONS.rate_unit_of_value(result.configuration[QUESTIONS.rate_unit_key])
+        if questions.rate_unit_key in result.configuration:
+            self.rate_units[actuator.cp] = questions.rate_unit_of_value(result.configuration[questions.rate_unit_key])
         values = dict(result.values)
         for call, reply in zip(calls, replies, strict=True):
-            if call.action == QUESTIONS.composite_action:
-                values.update(QUESTIONS.effective_limit(reply, context))
+            if call.action == questions.composite_action:
+                values.update(questions.effective_limit(reply, context))
         text = result.text
         notes = [call.note for call in calls if call.note]
         if text == "Accepted" and notes:
@@ -342,25 +375,53 @@ class ActuatorRunner:
         facts, unit, phases, voltage = Facts(), None, self._phases, self._voltage
         if Need.FACTS in needs:
             facts, unit, phases, voltage = await self._facts(write)
+            version = self.versions[actuator.cp]
+        else:
+            version = await self._version(actuator.cp)
         if unit is None:
-            unit = await self._rate_unit(write) if Need.RATE_UNIT in needs else "W"
-        transaction = await self._active_transaction(actuator, value) if Need.ACTIVE_TRANSACTION in needs else None
-        return Context(now, voltage, phases, unit, transaction, actuator.cp, facts)
+            unit = await self._rate_unit(write, version) if Need.RATE_UNIT in needs else "W"
+        transaction = None
+        if Need.ACTIVE_TRANSACTION in needs:
+            transaction = await self._active_transaction(actuator, value, version)
+        return Context(now, voltage, phases, unit, transaction, actuator.cp, facts, version)
+
+    async def _charge_point(self, cp: str) -> dict[str, Any] | None:
+        """The gateway's ``charge_point`` answer, its protocol version remembered; None from an
+        older gateway without the command (OCPP 1.6 only). Unanswered when it failed."""
+        reply = await self._client.request("charge_point", {"cp": cp})
+        if not reply.ok:
+            if reply.error == ErrorCode.UNKNOWN_COMMAND.value:
+                self.versions[cp] = V16
+                return None
+            raise Unanswered(reply_outcome(reply))
+        known: dict[str, Any] = reply.result if isinstance(reply.result, dict) else {}
+        protocol = known.get("protocol")
+        version = version_of(protocol)
+        if version is None:
+            raise InvalidValue(f"{cp} speaks {protocol!r}; the bridge has plans for ocpp1.6 and ocpp2.0.1")
+        self.versions[cp] = version
+        return known
+
+    async def _version(self, cp: str) -> str:
+        """The charge point's protocol version: remembered, else asked once."""
+        version = self.versions.get(cp)
+        if version is None:
+            await self._charge_point(cp)
+            version = self.versions[cp]
+        return version
 
     async def _facts(self, write: Write) -> tuple[Facts, str | None, int, float]:
         """What the gateway knows of the charge point (``charge_point`` command): (facts, its
         rate unit or None when not known, phases, voltage). An older gateway without the command
         gives the defaults."""
         cp = write.actuator.cp
-        reply = await self._client.request("charge_point", {"cp": cp})
-        if not reply.ok:
-            if reply.error == ErrorCode.UNKNOWN_COMMAND.value:
-                return Facts(), self.rate_units.get(cp), self._phases, self._voltage
-            raise Unanswered(reply_outcome(reply))
-        known: dict[str, Any] = reply.result if isinstance(reply.result, dict) else {}
+        known = await self._charge_point(cp)
+        if known is None:
+            return Facts(), self.rate_units.get(cp), self._phases, self._voltage
         profile: dict[str, Any] = as_object(known.get("profile"))
         capabilities: dict[str, Any] = as_object(known.get("capabilities"))
-        facts = charger_facts(profile, capabilities, known.get("transactions"), self._limits.get(cp, {}))
+        transactions = known.get("transactions")
+        facts = charger_facts(profile, capabilities, transactions, self._limits.get(cp, {}), self.versions[cp])
         if self.lease_seconds is not None and (facts.max_stack_level is None or facts.max_stack_level >= 1):
             facts = replace(facts, lease_until_ms=now_ms() + int(self.lease_seconds * 1000))
         units = capabilities.get("rate_units")
@@ -379,14 +440,16 @@ class ActuatorRunner:
             float(voltage) if isinstance(voltage, int | float) and voltage > 0 else self._voltage,
         )
 
-    async def _rate_unit(self, write: Write) -> str:
-        """W, or A when the charge point's ChargingScheduleAllowedChargingRateUnit has no Power."""
+    async def _rate_unit(self, write: Write, version: str) -> str:
+        """W, or A when the charge point's ChargingScheduleAllowedChargingRateUnit has no Power
+        (2.0.1: its SmartChargingCtrlr.RateUnit has no W)."""
         cp = write.actuator.cp
+        questions = LIMIT_QUESTIONS[version]
         if cp not in self.rate_units:
             if time.monotonic() - self._unit_guessed.get(cp, -RATE_UNIT_RETRY) < RATE_UNIT_RETRY:
                 write.unit_known = False
                 return "W"
-            reply = await self._call(write, QUESTIONS.rate_unit_query)
+            reply = await self._call(write, questions.rate_unit_query)
             if reply.error in {ErrorCode.TIMEOUT.value, ErrorCode.NOT_CONNECTED.value}:
                 # The charge point does not answer: a limit sent after the timeout would arrive long
                 # after it was written. The write ends with that outcome; BEMCom may write again.
@@ -395,18 +458,19 @@ class ActuatorRunner:
                 self._unit_guessed[cp] = time.monotonic()
                 write.unit_known = False
                 return "W"
-            self.rate_units[cp] = QUESTIONS.rate_unit_of(reply)
+            self.rate_units[cp] = questions.rate_unit_of(reply)
         return self.rate_units[cp]
 
-    async def _active_transaction(self, actuator: ActuatorKey, value: Any) -> int | None:
+    async def _active_transaction(self, actuator: ActuatorKey, value: Any, version: str) -> int | str | None:
         """The transaction the value names when the gateway confirms it is an active one of the
-        charge point, else the connector's active transaction (None when there is none)."""
+        charge point, else the connector's active transaction (None when there is none). OCPP 1.6
+        ids are whole numbers; 2.0.1 ids are strings (a string or a number written names one)."""
         args: dict[str, Any] = {"cp": actuator.cp, "connector": actuator.connector or 0}
-        named = transaction_id(value)
+        named = transaction_id(value) if version == V16 else transaction_reference(value)
         if named is not None:
             args["transaction"] = named
         reply = await self._client.request("active_transaction", args)
         if not reply.ok:
             raise Unanswered(reply_outcome(reply))
-        transaction: int | None = reply.result
+        transaction: int | str | None = reply.result
         return transaction
