@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from common.security import parse_charge_point_ids, parse_htpasswd
 from common.settings import AUTHORIZE_LISTED, GatewaySettings
 from common.watched_file import WatchedFile
-from processes.gateway import v16
+from processes.gateway import v16, v201
 from processes.gateway.admission import Admission, CredentialCheck
 from processes.gateway.authorization import Authorizer
 from processes.gateway.id_tags import SETTING as ID_TAGS_SETTING
@@ -65,7 +65,8 @@ class Access:
         self.authorizer = Authorizer(tags) if tags is not None and authorization.mode == AUTHORIZE_LISTED else None
         self.local_lists = None
         if tags is not None and authorization.local_list:
-            self.local_lists = LocalLists(tags, store, onboarding.caller, {v16.SUBPROTOCOL: v16.keep_local_list})
+            syncs = {v16.SUBPROTOCOL: v16.keep_local_list, v201.SUBPROTOCOL: v201.keep_local_list}
+            self.local_lists = LocalLists(tags, store, onboarding.caller, syncs)
             onboarding.follow_ups.append(self.local_lists.after_onboarding)
         self.allowed_file = _watched(settings.allowed_charge_points_file, _allowed, "OCPP_ALLOWED_CHARGE_POINTS")
         #: The ids that may connect (None: any).

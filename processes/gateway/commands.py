@@ -127,7 +127,8 @@ class GatewayCommands:
         cp, connector, named = request.args.get("cp"), request.args.get("connector"), request.args.get("transaction")
         if not isinstance(cp, str) or not isinstance(connector, int):
             raise CommandError(ErrorCode.INVALID_VALUE, "active_transaction needs cp and connector")
-        session = self._registry.get(cp)
+        # A unit test may give no registry: 1.6, as before.
+        session = self._registry.get(cp) if self._registry is not None else None
         if session is not None and session.subprotocol == V201_SUBPROTOCOL:
             return self._active_transaction_201(cp, connector, named)
         if named is not None and (not isinstance(named, int) or isinstance(named, bool)):

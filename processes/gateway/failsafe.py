@@ -31,6 +31,9 @@ from common.settings import FailsafeSettings
 from processes.gateway.command_server import CommandError
 from processes.gateway.onboarding import Caller, OnboardedSession, Onboarding
 
+#: The subprotocol of OCPP 2.0.1 (``v201/session.py``), whose payloads differ.
+V201_SUBPROTOCOL = "ocpp2.0.1"
+
 log = logging.getLogger(__name__)
 
 #: The bus event that says whether the failsafe is in force on a charge point (``{cp}__failsafe``).
@@ -55,6 +58,7 @@ class Sessions(Protocol):
 
 class Transactions(Protocol):
     def active_transactions(self, charge_point: str, connector: int) -> list[Any]: ...
+    def open_transactions201(self, charge_point: str, evse: int = 0) -> list[Any]: ...
 
 
 class Failsafe:
@@ -141,20 +145,40 @@ class Failsafe:
         """BEMCom's profiles cleared, the failsafe as TxDefaultProfile (connector 0, level 0) and
         as TxProfile of every running transaction."""
         session = caller.session
+        v201 = session.subprotocol == V201_SUBPROTOCOL
         for connector in sorted({0, *_connectors(session)}):
             for base in BEMCOM_PROFILE_BASES:
-                await caller.call("ClearChargingProfile", {"id": base + connector})
+                clear = {"chargingProfileId": base + connector} if v201 else {"id": base + connector}
+                await caller.call("ClearChargingProfile", clear)
         await _set(caller, self._failsafe_profile(session, 0, FAILSAFE_PROFILE, "TxDefaultProfile"))
-        newest: dict[int, int] = {}
-        for transaction in self._store.active_transactions(session.id, 0):
-            newest.setdefault(transaction.connector, transaction.id)
+        newest: dict[int, int | str] = {}
+        if v201:
+            for found in self._store.open_transactions201(session.id, 0):
+                if found.evse is not None:
+                    newest.setdefault(found.evse, found.id)
+        else:
+            for transaction in self._store.active_transactions(session.id, 0):
+                newest.setdefault(transaction.connector, transaction.id)
         for connector, transaction in sorted(newest.items()):
-            profile = self._failsafe_profile(session, connector, TX_PROFILE_BASE + connector, "TxProfile")
-            profile["csChargingProfiles"]["transactionId"] = transaction
+            profile = self._failsafe_profile(session, connector, TX_PROFILE_BASE + connector, "TxProfile", transaction)
             await _set(caller, profile)
         log.info("%s: the failsafe limit is in force", session.id)
 
     def _failsafe_profile(
+        self,
+        session: OnboardedSession,
+        connector: int,
+        profile_id: int,
+        purpose: str,
+        transaction: int | str | None = None,
+    ) -> dict[str, Any]:
+        """SetChargingProfile's payload in the session's version (1.6, or 2.0.1's shape)."""
+        payload = self._failsafe_profile_16(session, connector, profile_id, purpose)
+        if transaction is not None:
+            payload["csChargingProfiles"]["transactionId"] = transaction
+        return as_201(payload) if session.subprotocol == V201_SUBPROTOCOL else payload
+
+    def _failsafe_profile_16(
         self, session: OnboardedSession, connector: int, profile_id: int, purpose: str
     ) -> dict[str, Any]:
         power = self.settings.power or 0.0
@@ -177,6 +201,25 @@ class Failsafe:
                 },
             },
         }
+
+
+def as_201(payload: dict[str, Any]) -> dict[str, Any]:
+    """A 1.6 SetChargingProfile payload in OCPP 2.0.1's shape: the EVSE for the connector, the
+    schedule in a list with its own id, a transaction id as text."""
+    profile = payload["csChargingProfiles"]
+    converted: dict[str, Any] = {
+        "id": profile["chargingProfileId"],
+        "stackLevel": profile["stackLevel"],
+        "chargingProfilePurpose": profile["chargingProfilePurpose"].replace("ChargePoint", "ChargingStation"),
+        "chargingProfileKind": profile["chargingProfileKind"],
+        "chargingSchedule": [{"id": profile["chargingProfileId"], **profile["chargingSchedule"]}],
+    }
+    for field in ("recurrencyKind", "validFrom", "validTo"):
+        if field in profile:
+            converted[field] = profile[field]
+    if "transactionId" in profile:
+        converted["transactionId"] = str(profile["transactionId"])
+    return {"evseId": payload["connectorId"], "chargingProfile": converted}
 
 
 async def _set(caller: Caller, payload: dict[str, Any]) -> str:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from common.bus import ErrorCode
@@ -36,9 +37,30 @@ ACCEPTED: Final = "Accepted"
 RETRY_FULL: Final = ("VersionMismatch", "Failed")
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a version says it: the list version's field, and an entry (and a deletion) of the
+    list as it goes on the wire, from the entries of ``authorization.local_list`` (1.6's form,
+    which is also what ``ListMemory`` holds)."""
+
+    version_field: str
+    entry: Callable[[dict[str, Any]], dict[str, Any]]
+    deletion: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+V16_DIALECT = Dialect("listVersion", lambda data: data, lambda data: {"idTag": data["idTag"]})
+
+
 async def keep_local_list(caller: Caller, wanted: Entries, capabilities: Mapping[str, Any], memory: ListMemory) -> str:
     """Make the charge point's list ``wanted``; what was done, for the log line. Raises
     CommandError only for NotConnected and Expired (the caller's to report)."""
+    return await keep_list(caller, wanted, capabilities, memory, V16_DIALECT)
+
+
+async def keep_list(
+    caller: Caller, wanted: Entries, capabilities: Mapping[str, Any], memory: ListMemory, dialect: Dialect
+) -> str:
+    """:func:`keep_local_list` in the words of any version (``dialect``)."""
     cp = caller.cp
     wanted = _fitted(cp, wanted, capabilities.get("local_list_max_length"))
     chunk = capabilities.get("send_local_list_max_length")
@@ -49,7 +71,7 @@ async def keep_local_list(caller: Caller, wanted: Entries, capabilities: Mapping
         if error.code in (ErrorCode.NOT_CONNECTED, ErrorCode.EXPIRED):
             raise
         return f"not updated: GetLocalListVersion {_code(error)}"
-    version = reply.get("listVersion")
+    version = reply.get(dialect.version_field)
     if not isinstance(version, int) or version < 0:
         return "none: the charge point keeps no local list (GetLocalListVersion -1)"
     known = _known(memory.local_list(cp))
@@ -61,9 +83,9 @@ async def keep_local_list(caller: Caller, wanted: Entries, capabilities: Mapping
         held = known[1]
         if held == dict(wanted):
             return f"up to date (version {version})"
-        changes = _changes(held, wanted)
+        changes = _changes(held, wanted, dialect)
         if size is None or len(changes) <= size:
-            status = await _send(caller, version + 1, DIFFERENTIAL, changes)
+            status = await _send(caller, version + 1, DIFFERENTIAL, changes, dialect)
             if status == ACCEPTED:
                 memory.remember_local_list(cp, version + 1, _text(wanted))
                 return f"version {version + 1}: Differential update of {_count(len(changes), 'entry', 'entries')}"
@@ -76,10 +98,12 @@ async def keep_local_list(caller: Caller, wanted: Entries, capabilities: Mapping
                 status,
             )
             base = version + 1  # never the same version twice with different entries
-    return await _full(caller, wanted, base, size, memory)
+    return await _full(caller, wanted, base, size, memory, dialect)
 
 
-async def _full(caller: Caller, wanted: Entries, base: int, size: int | None, memory: ListMemory) -> str:
+async def _full(
+    caller: Caller, wanted: Entries, base: int, size: int | None, memory: ListMemory, dialect: Dialect
+) -> str:
     cp = caller.cp
     items = list(wanted.items())
     parts = [items[start : start + size] for start in range(0, len(items), size)] if size else [items]
@@ -88,7 +112,7 @@ async def _full(caller: Caller, wanted: Entries, base: int, size: int | None, me
     for index, part in enumerate(parts or [[]]):
         version += 1
         kind = FULL if index == 0 else DIFFERENTIAL
-        status = await _send(caller, version, kind, [data for _, data in part])
+        status = await _send(caller, version, kind, [dialect.entry(data) for _, data in part], dialect)
         if status != ACCEPTED:
             if index == 0:
                 memory.forget_local_list(cp)  # what it holds is not known: the next update is Full
@@ -99,9 +123,9 @@ async def _full(caller: Caller, wanted: Entries, base: int, size: int | None, me
     return f"version {version}: Full update of {_count(len(items), 'id tag', 'id tags')}{sent}"
 
 
-async def _send(caller: Caller, version: int, kind: str, entries: list[dict[str, Any]]) -> str:
+async def _send(caller: Caller, version: int, kind: str, entries: list[dict[str, Any]], dialect: Dialect) -> str:
     """SendLocalList's status, or the error code when it was not answered."""
-    payload = {"listVersion": version, "updateType": kind, "localAuthorizationList": entries}
+    payload = {dialect.version_field: version, "updateType": kind, "localAuthorizationList": entries}
     try:
         reply = await caller.call("SendLocalList", payload)
     except CommandError as error:
@@ -115,10 +139,10 @@ def _code(error: CommandError) -> str:
     return error.code.value if error.code != ErrorCode.CALL_ERROR else error.reason.split(":", 1)[0]
 
 
-def _changes(held: Entries, wanted: Entries) -> list[dict[str, Any]]:
+def _changes(held: Entries, wanted: Entries, dialect: Dialect) -> list[dict[str, Any]]:
     """A Differential update: added or changed entries in full, deleted ones by their id tag only."""
-    changes = [data for key, data in wanted.items() if held.get(key) != data]
-    changes += [{"idTag": data["idTag"]} for key, data in held.items() if key not in wanted]
+    changes = [dialect.entry(data) for key, data in wanted.items() if held.get(key) != data]
+    changes += [dialect.deletion(data) for key, data in held.items() if key not in wanted]
     return changes
 
 

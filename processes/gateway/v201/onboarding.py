@@ -132,6 +132,13 @@ def capabilities(variables: dict[str, Variable]) -> dict[str, Any]:
     local = variables.get("LocalAuthListCtrlr.Entries")
     if local is not None and local.max_limit is not None:
         learnt["local_list_max_length"] = int(local.max_limit)
+    # The functional blocks by the 1.6 feature profile names the rest of the gateway asks for.
+    blocks = {"LocalAuthListManagement": "LocalAuthListCtrlr", "SmartCharging": "SmartChargingCtrlr"}
+    learnt["feature_profiles"] = [
+        profile
+        for profile, block in blocks.items()
+        if _present(variables, block) and _enabled(variables, block) is not False
+    ]
     rotation = [
         f"{variable.evse or 0}.{variable.value}"
         for key, variable in variables.items()
@@ -140,6 +147,19 @@ def capabilities(variables: dict[str, Variable]) -> dict[str, Any]:
     if rotation:
         learnt["phase_rotation"] = rotation
     return learnt
+
+
+def _present(variables: dict[str, Variable], component: str) -> bool:
+    return any(key.startswith(component + ".") for key in variables)
+
+
+def _enabled(variables: dict[str, Variable], component: str) -> bool | None:
+    """A controller's ``Enabled`` (else ``Available``) as a bool; None when it tells neither."""
+    for name in ("Enabled", "Available"):
+        found = variables.get(f"{component}.{name}")
+        if found is not None and (found.value or "").lower() in ("true", "false"):
+            return (found.value or "").lower() == "true"
+    return None
 
 
 async def full_report(caller: Caller) -> list[dict[str, Any]] | None:
