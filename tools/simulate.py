@@ -16,6 +16,13 @@ until a central system changes ``MeterValuesSampledData`` and ``MeterValueSample
 ``--refuse``, ``--reboot-required``, ``--supported-measurands`` and ``--max-measurands`` shape
 how it takes such changes. ``--never-boot`` connects without a BootNotification, and
 ``--boot-trigger`` says what TriggerMessage(BootNotification) does.
+
+``--protocol ocpp2.0.1`` makes them OCPP 2.0.1 charging stations (``tools/station201.py``) with C
+EVSEs of one connector each: BootNotification, StatusNotification, TransactionEvent Started /
+Updated / Ended with meter values every ``SampledDataCtrlr.TxUpdatedInterval`` seconds (``--interval``
+rounded up to whole seconds until a CSMS changes it), the measurands of ``TxUpdatedMeasurands``
+(every one the simulator reports, energy only with ``--factory-settings``); ``--refuse`` and
+``--reboot-required`` then name device-model variables (``SampledDataCtrlr.TxUpdatedInterval``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ from typing import TextIO
 from tools.chargepoint import BootTrigger
 from tools.configuration import SIMULATED_MEASURANDS
 from tools.station import ChargerBehaviour, SessionPlan, Station
+from tools.station201 import Station201, device_model_for
+
+PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
+AnyStation = Station | Station201
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pause", type=float, default=None, metavar="S", help="idle seconds between sessions")
     parser.add_argument("--password", default=None, help="HTTP Basic password (user name = charge point id)")
     parser.add_argument("--report", type=float, default=10.0, metavar="S", help="seconds between summary lines")
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="ocpp1.6",
+        help="OCPP 1.6J charge points, or OCPP 2.0.1 charging stations with C EVSEs each (default ocpp1.6)",
+    )
     charger = parser.add_argument_group("the charger's configuration and boot")
     charger.add_argument(
         "--factory-settings",
@@ -129,7 +146,8 @@ def charger_behaviour(parser: argparse.ArgumentParser, args: argparse.Namespace)
             )
     if args.max_measurands is not None and args.max_measurands < 1:
         parser.error("--max-measurands must be at least 1")
-    if not args.factory_settings and (measurands is not None or args.max_measurands is not None):
+    v201 = getattr(args, "protocol", "ocpp1.6") == "ocpp2.0.1"
+    if not v201 and not args.factory_settings and (measurands is not None or args.max_measurands is not None):
         parser.error("--supported-measurands and --max-measurands need --factory-settings")
     behaviour = ChargerBehaviour(
         factory_settings=args.factory_settings,
@@ -140,11 +158,18 @@ def charger_behaviour(parser: argparse.ArgumentParser, args: argparse.Namespace)
         supported_measurands=measurands,
         max_measurands=args.max_measurands,
     )
-    store = behaviour.configuration(args.connectors, args.interval)
+    if v201:
+        model = device_model_for(ChargerBehaviour(supported_measurands=measurands), args.connectors, args.interval)
+        known, what = model.__contains__, "device-model variable"
+        names_known = model.keys
+    else:
+        store = behaviour.configuration(args.connectors, args.interval)
+        known, what = store.__contains__, "configuration key"
+        names_known = store.keys
     for option, names in (("--refuse", behaviour.refuse), ("--reboot-required", behaviour.reboot_required)):
-        unknown = sorted(name for name in names if name not in store)
+        unknown = sorted(name for name in names if not known(name))
         if unknown:
-            parser.error(f"{option}: no configuration key {', '.join(unknown)}; the keys: {', '.join(store.keys)}")
+            parser.error(f"{option}: no {what} {', '.join(unknown)}; the keys: {', '.join(names_known)}")
     return behaviour
 
 
@@ -181,7 +206,7 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SessionP
     return SessionPlan(sessions=args.sessions, interval=args.interval, samples=args.samples, pause=pause)
 
 
-def station_line(station: Station) -> str:
+def station_line(station: AnyStation) -> str:
     """One charge point: its connection state and each connector's status, power, energy, SoC."""
     parts = [f"{station.cp_id:<12}", f"{station.state[:60]:<12}"]
     for connector in station.connectors:
@@ -197,7 +222,7 @@ def station_line(station: Station) -> str:
     return "  ".join(parts).rstrip()
 
 
-def summary_line(stations: Sequence[Station]) -> str:
+def summary_line(stations: Sequence[AnyStation]) -> str:
     connectors = [connector for station in stations for connector in station.connectors]
     connected = sum(station.state == "connected" for station in stations)
     charging = sum(connector.transaction is not None for connector in connectors)
@@ -214,7 +239,7 @@ def summary_line(stations: Sequence[Station]) -> str:
 class Progress:
     """Status lines redrawn in place on a terminal; periodic summary lines otherwise."""
 
-    def __init__(self, stations: Sequence[Station], out: TextIO, report: float) -> None:
+    def __init__(self, stations: Sequence[AnyStation], out: TextIO, report: float) -> None:
         self.stations = stations
         self.out = out
         self.tty = out.isatty()
@@ -260,15 +285,24 @@ async def simulate(
         loop.call_later(args.duration, stop.set)
     url = args.url.rstrip("/")
     ids = [f"{args.id_prefix}{number}" for number in range(1, args.charge_points + 1)]
-    stations = [Station(url, cp_id, args.connectors, plan, stop, args.password, behaviour) for cp_id in ids]
-    print(
-        f"simulate: {len(ids)} charge points x {args.connectors} connectors -> {url}/<id>, "
-        f"{plan.sessions or 'endless'} sessions each, meter values every "
-        + (
+    stations: list[AnyStation]
+    if getattr(args, "protocol", "ocpp1.6") == "ocpp2.0.1":
+        stations = [Station201(url, cp_id, args.connectors, plan, stop, args.password, behaviour) for cp_id in ids]
+        interval = device_model_for(behaviour, 1, plan.interval).value("SampledDataCtrlr.TxUpdatedInterval")
+        kind, every = "OCPP 2.0.1 charging stations", f"{interval} s until configured"
+    else:
+        stations = [Station(url, cp_id, args.connectors, plan, stop, args.password, behaviour) for cp_id in ids]
+        kind = "charge points"
+        every = (
             f"{behaviour.configuration(1, plan.interval).value('MeterValueSampleInterval')} s until configured"
             if behaviour.factory_settings
             else f"{plan.interval:g} s"
         )
+    parts = "EVSEs" if isinstance(stations[0], Station201) else "connectors"
+    print(
+        f"simulate: {len(ids)} {kind} x {args.connectors} {parts} -> {url}/<id>, "
+        f"{plan.sessions or 'endless'} sessions each, meter values every "
+        + every
         + behaviour_text(behaviour)
         + "; "
         + (f"stops after {args.duration:g} s or on Ctrl-C" if args.duration is not None else "Ctrl-C stops"),
