@@ -433,12 +433,12 @@ def test_device_model_keys_round_trip(key: str) -> None:
 
 @pytest.mark.parametrize("key", ["NoVariable", "A..B", "A.1.2.3.V", "A.x.y.V", "A.V[]", 7])
 def test_bad_device_model_keys_say_what_is_expected(key: Any) -> None:
-    with pytest.raises(ValueError, match="Component|instance|EVSE|string|Variable"):
+    with pytest.raises(ValueError, match=r"Component|instance|EVSE|string|Variable"):
         parse_variable_key(key)
 
 
 def test_ocpp_protocols_setting() -> None:
     assert load_gateway({}).protocols == ("ocpp1.6", "ocpp2.0.1")
     assert load_gateway({"OCPP_PROTOCOLS": "ocpp2.0.1"}).protocols == ("ocpp2.0.1",)
-    with pytest.raises(SettingsError, match="OCPP_PROTOCOLS='ocpp2.0'"):
+    with pytest.raises(SettingsError, match=r"OCPP_PROTOCOLS='ocpp2\.0'"):
         load_gateway({"OCPP_PROTOCOLS": "ocpp2.0"})
