@@ -81,7 +81,8 @@ class Profile:
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """How one protocol version writes BEMCom's profiles."""
+    """How one protocol version writes BEMCom's profiles; its methods are the plans of the limit
+    actuators in that version (``table.py``)."""
 
     #: The SetChargingProfile call of a profile.
     set_profile: Callable[[Profile], OcppCall]
@@ -89,6 +90,81 @@ class Dialect:
     clear_profile: Callable[[int], OcppCall]
     #: The purpose of a cap for the whole charge point.
     max_purpose: str
+
+    def plan_limit(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
+        """The limit as TxDefaultProfile for the next sessions and, while a transaction runs, as its
+        TxProfile too, so it holds at once also on chargers that apply TxDefault only from the next
+        session (connector 0: every connector). Null or "" removes BEMCom's profiles."""
+        running = transactions_on(connector, context)
+        if removes_limit(value):
+            ids = [LIMIT_PROFILE_BASE + connector] + [TX_PROFILE_BASE + on for on, _ in running]
+            return [self.clear_profile(profile_id) for profile_id in ids]
+        schedule = limit_schedule(as_number(value, "the power limit"), context)
+        level, kind = limit_stack_level(connector, context), context.facts.profile_kind
+        profiles = [Profile(connector, LIMIT_PROFILE_BASE + connector, level, schedule, kind=kind)]
+        for on, transaction in running:
+            profiles.append(Profile(on, TX_PROFILE_BASE + on, level, schedule, "TxProfile", kind, transaction))
+        return [self.set_profile(profile) for profile in leased(profiles, context)]
+
+    def plan_max_power(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
+        """A cap for the whole charge point (its share of the grid connection), on connector 0."""
+        if removes_limit(value):
+            return [self.clear_profile(CHARGE_POINT_MAX_PROFILE)]
+        schedule = limit_schedule(as_number(value, "the power limit"), context)
+        level = min(1, context.facts.max_stack_level) if context.facts.max_stack_level is not None else 1
+        # Absolute: a charge point maximum has no session to be relative to.
+        profile = Profile(0, CHARGE_POINT_MAX_PROFILE, level, schedule, self.max_purpose)
+        return [self.set_profile(profile) for profile in leased([profile], context)]
+
+    def plan_schedule(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
+        """A BEMCom schedule -> one Absolute profile. Each entry lasts until its to_timestamp (or,
+        without one, until the next entry starts); a gap between entries is a period without limit
+        (the charge point's maximum current); the profile ends where the last entry ends (open-ended
+        when its to_timestamp is null). Periods of the same limit are merged; a charge point that
+        takes fewer periods (``ChargingScheduleMaxPeriods``) gets the first ones, and the outcome says so."""
+        entries = _schedule_entries(value, context)
+        start = entries[0][0]
+        periods: list[dict[str, Any]] = []
+        unit = "W"
+
+        def add(at_ms: int, watts: float) -> None:
+            nonlocal unit
+            unit, limit, extra = power_limit(watts, context)
+            period = {"startPeriod": max(0, (at_ms - start) // 1000), "limit": limit, **extra}
+            if periods and periods[-1]["startPeriod"] == period["startPeriod"]:
+                periods[-1] = period
+            elif not periods or {**periods[-1], "startPeriod": 0} != {**period, "startPeriod": 0}:
+                periods.append(period)
+
+        for index, (start_ms, end_ms, watts) in enumerate(entries):
+            add(start_ms, watts)
+            following = entries[index + 1][0] if index + 1 < len(entries) else None
+            if end_ms is not None and following is not None and end_ms < following:
+                add(end_ms, no_limit_watts(context))  # a gap: no limit until the next entry
+        schedule: dict[str, Any] = {
+            "startSchedule": iso(start),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": periods,
+        }
+        last_end = entries[-1][1]
+        if last_end is not None:
+            schedule["duration"] = max(1, (last_end - start) // 1000)
+        note = ""
+        most = context.facts.max_periods
+        if most is not None and 0 < most < len(periods):
+            schedule["duration"] = periods[most]["startPeriod"]
+            schedule["chargingSchedulePeriod"] = periods[:most]
+            ends = iso(start + periods[most]["startPeriod"] * 1000)
+            note = f"cut to its {most} periods (ChargingScheduleMaxPeriods): ends at {ends}"
+        level = schedule_stack_level(connector, context)
+        profile = Profile(connector, SCHEDULE_PROFILE_BASE + connector, level, schedule, note=note)
+        return [self.set_profile(profile) for profile in leased([profile], context)]
+
+    def plan_clear(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
+        """BEMCom's limit and schedule of the connector, and the TxProfiles its limit put on running sessions."""
+        ids = [LIMIT_PROFILE_BASE + connector, SCHEDULE_PROFILE_BASE + connector]
+        ids += [TX_PROFILE_BASE + on for on, _ in transactions_on(connector, context)]
+        return [self.clear_profile(profile_id) for profile_id in ids]
 
 
 def stack_levels(connector: int, context: Context | None) -> tuple[int, int]:
@@ -141,36 +217,6 @@ def limit_schedule(watts: float, context: Context) -> dict[str, Any]:
     }
 
 
-# -- plans -----------------------------------------------------------------------------------
-
-
-def plan_limit(dialect: Dialect, connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """The limit as TxDefaultProfile for the next sessions and, while a transaction runs, as its
-    TxProfile too, so it holds at once also on chargers that apply TxDefault only from the next
-    session (connector 0: every connector). Null or "" removes BEMCom's profiles."""
-    running = transactions_on(connector, context)
-    if removes_limit(value):
-        ids = [LIMIT_PROFILE_BASE + connector] + [TX_PROFILE_BASE + on for on, _ in running]
-        return [dialect.clear_profile(profile_id) for profile_id in ids]
-    schedule = limit_schedule(as_number(value, "the power limit"), context)
-    level, kind = limit_stack_level(connector, context), context.facts.profile_kind
-    profiles = [Profile(connector, LIMIT_PROFILE_BASE + connector, level, schedule, kind=kind)]
-    for on, transaction in running:
-        profiles.append(Profile(on, TX_PROFILE_BASE + on, level, schedule, "TxProfile", kind, transaction))
-    return [dialect.set_profile(profile) for profile in leased(profiles, context)]
-
-
-def plan_max_power(dialect: Dialect, connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """A cap for the whole charge point (its share of the grid connection), on connector 0."""
-    if removes_limit(value):
-        return [dialect.clear_profile(CHARGE_POINT_MAX_PROFILE)]
-    schedule = limit_schedule(as_number(value, "the power limit"), context)
-    level = min(1, context.facts.max_stack_level) if context.facts.max_stack_level is not None else 1
-    # Absolute: a charge point maximum has no session to be relative to.
-    profile = Profile(0, CHARGE_POINT_MAX_PROFILE, level, schedule, dialect.max_purpose)
-    return [dialect.set_profile(profile) for profile in leased([profile], context)]
-
-
 def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | None, float]]:
     if isinstance(value, str):
         try:
@@ -192,58 +238,6 @@ def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | Non
         entries.append((start_ms, end_ms, as_number(item["value"], f"entry {index} value")))
     entries.sort(key=lambda entry: entry[0])
     return entries
-
-
-def plan_schedule(dialect: Dialect, connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """A BEMCom schedule -> one Absolute profile. Each entry lasts until its to_timestamp (or,
-    without one, until the next entry starts); a gap between entries is a period without limit
-    (the charge point's maximum current); the profile ends where the last entry ends (open-ended
-    when its to_timestamp is null). Periods of the same limit are merged; a charge point that
-    takes fewer periods (``ChargingScheduleMaxPeriods``) gets the first ones, and the outcome says so."""
-    entries = _schedule_entries(value, context)
-    start = entries[0][0]
-    periods: list[dict[str, Any]] = []
-    unit = "W"
-
-    def add(at_ms: int, watts: float) -> None:
-        nonlocal unit
-        unit, limit, extra = power_limit(watts, context)
-        period = {"startPeriod": max(0, (at_ms - start) // 1000), "limit": limit, **extra}
-        if periods and periods[-1]["startPeriod"] == period["startPeriod"]:
-            periods[-1] = period
-        elif not periods or {**periods[-1], "startPeriod": 0} != {**period, "startPeriod": 0}:
-            periods.append(period)
-
-    for index, (start_ms, end_ms, watts) in enumerate(entries):
-        add(start_ms, watts)
-        following = entries[index + 1][0] if index + 1 < len(entries) else None
-        if end_ms is not None and following is not None and end_ms < following:
-            add(end_ms, no_limit_watts(context))  # a gap: no limit until the next entry
-    schedule: dict[str, Any] = {
-        "startSchedule": iso(start),
-        "chargingRateUnit": unit,
-        "chargingSchedulePeriod": periods,
-    }
-    last_end = entries[-1][1]
-    if last_end is not None:
-        schedule["duration"] = max(1, (last_end - start) // 1000)
-    note = ""
-    most = context.facts.max_periods
-    if most is not None and 0 < most < len(periods):
-        schedule["duration"] = periods[most]["startPeriod"]
-        schedule["chargingSchedulePeriod"] = periods[:most]
-        ends = iso(start + periods[most]["startPeriod"] * 1000)
-        note = f"cut to its {most} periods (ChargingScheduleMaxPeriods): ends at {ends}"
-    level = schedule_stack_level(connector, context)
-    profile = Profile(connector, SCHEDULE_PROFILE_BASE + connector, level, schedule, note=note)
-    return [dialect.set_profile(profile) for profile in leased([profile], context)]
-
-
-def plan_clear(dialect: Dialect, connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """BEMCom's limit and schedule of the connector, and the TxProfiles its limit put on running sessions."""
-    ids = [LIMIT_PROFILE_BASE + connector, SCHEDULE_PROFILE_BASE + connector]
-    ids += [TX_PROFILE_BASE + on for on, _ in transactions_on(connector, context)]
-    return [dialect.clear_profile(profile_id) for profile_id in ids]
 
 
 def start_profile(connector: int, context: Context) -> Profile | None:

@@ -107,25 +107,6 @@ def clear_profile(profile_id: int) -> OcppCall:
 PROFILES = Dialect(charging_profile, clear_profile, "ChargePointMaxProfile")
 
 
-def plan_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """The limit as TxDefaultProfile and, while a transaction runs, as its TxProfile too."""
-    return limits_fit.plan_limit(PROFILES, connector, value, context)
-
-
-def plan_charge_point_max_power(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """A cap for the whole charge point (its share of the grid connection): ChargePointMaxProfile."""
-    return limits_fit.plan_max_power(PROFILES, connector, value, context)
-
-
-def plan_charging_schedule(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    """A BEMCom schedule -> one Absolute profile (``limits_fit.plan_schedule``)."""
-    return limits_fit.plan_schedule(PROFILES, connector, value, context)
-
-
-def plan_clear_charging_profile(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    return limits_fit.plan_clear(PROFILES, connector, value, context)
-
-
 # -- connector calls --------------------------------------------------------------------
 
 
