@@ -13,8 +13,10 @@ time the message was received.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from common.bus import Event
@@ -49,6 +51,8 @@ BOOT_FIELDS = (
     ("firmware_version", "firmware_version"),
 )
 MODEM_FIELDS = ("iccid", "imsi")
+#: ``transaction__energy`` is rounded to this (Wh): meters resolve 0.1 Wh at best.
+ENERGY_RESOLUTION = Decimal("0.001")
 #: The attribute type of a device-model variable's value (OCPP 2.0.1: absent means Actual).
 ACTUAL = "Actual"
 
@@ -164,12 +168,16 @@ def _transaction(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any
 
 
 def _energy(register: object, meter_start: object) -> int | float | None:
-    """Wh delivered: the register at the end minus the one the transaction started with, exactly."""
+    """Wh delivered: the register at the end minus the one the transaction started with, to the
+    mWh (the gateway's start register is a float product: ``12.3456 kWh`` is ``12345.599999999999``)."""
     end = parse_decimal(register)
     start = parse_decimal(meter_start) if not isinstance(meter_start, str) else None
     if end is None or start is None:
         return None
-    return to_json_number(end - start)
+    energy = end - start
+    with contextlib.suppress(InvalidOperation):  # beyond 28 digits: as it is
+        energy = energy.quantize(ENERGY_RESOLUTION)
+    return to_json_number(energy)
 
 
 def _authorize(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any], ts: int) -> list[SensorValue]:

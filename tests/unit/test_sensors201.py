@@ -323,6 +323,19 @@ def test_transaction_ended_energy_from_the_last_register_without_an_end_context_
     assert values["CP_1__1__transaction__stopped_reason"] == "Local"  # 2.0.1's default when absent
 
 
+def test_transaction_energy_is_rounded_to_the_mwh_against_float_noise_of_the_start_register() -> None:
+    payload = transaction_event("Ended") | {"meter_value": meter({"value": 17_250.4, "context": "Transaction.End"})}
+    start = 12.3456 * 1000  # 12345.599999999999: how the gateway scales a kWh start register
+    values = values_of("TransactionEvent", payload, {"evse_id": 1, "meter_start": start})
+    assert values["CP_1__1__transaction__energy"] == 4_904.8
+    values = values_of("TransactionEvent", payload, {"evse_id": 1, "meter_start": 250.4})
+    assert values["CP_1__1__transaction__energy"] == 17_000 and type(values["CP_1__1__transaction__energy"]) is int
+    huge = transaction_event("Ended") | {"meter_value": meter({"value": 1e300})}
+    assert (
+        values_of("TransactionEvent", huge, {"evse_id": 1, "meter_start": 0})["CP_1__1__transaction__energy"] == 1e300
+    )
+
+
 def test_transaction_ended_without_meter_start_or_register_has_no_energy() -> None:
     with_register = transaction_event("Ended") | {"meter_value": meter({"value": 5})}
     assert "CP_1__1__transaction__energy" not in values_of("TransactionEvent", with_register, {"evse_id": 1})
