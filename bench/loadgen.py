@@ -2,8 +2,21 @@
 
 Each worker process runs its own event loop (uvloop when installed) and opens its share of the
 charge points with the ``websockets`` client (``compression=None``). Frames are pre-encoded: a
-call is a fixed prefix, a counter and a fixed suffix, so the generator spends its time on the
-socket, not on JSON. Two modes:
+call is fixed parts with a counter between them (its message id, and for TransactionEvent its
+``seqNo``), so the generator spends its time on the socket, not on JSON.
+
+What the charge points speak (``WorkerConfig.protocol``, ``WorkerConfig.message``):
+
+- ``ocpp1.6`` ``MeterValues``: connector 1, one meterValue with 4 sampled values (numbers as
+  strings, ``unit``), after BootNotification, StatusNotification and one MeterValues;
+- ``ocpp2.0.1`` ``MeterValues``: the same 4 sampled values as 2.0.1 has them (``evseId`` 1,
+  numbers, ``unitOfMeasure``), after BootNotification, StatusNotification and one MeterValues;
+- ``ocpp2.0.1`` ``TransactionEvent``: a transaction started once (``Started``, EVSE 1, its start
+  register in ``meterValue``), then ``Updated`` events (trigger ``MeterValuePeriodic``, ``seqNo``
+  counting, the transaction id only, the same 4 sampled values in ``meterValue``).
+
+Calls of the central system (onboarding's GetConfiguration, GetBaseReport, ...) are answered with
+a CALLERROR ``NotSupported`` at once (and never taken for an answer). Two modes:
 
 - ``closed``: every charge point sends its calls back to back with one outstanding call (as
   OCPP requires) until the deadline, and notes each answer's latency. After the handshake and
@@ -25,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import random
 import resource
 import time
@@ -37,6 +51,13 @@ from websockets.asyncio.client import ClientConnection, connect
 
 #: A timestamp for every meter value of a run: the bridge publishes it, nothing checks its age.
 METER_TIMESTAMP = "2026-01-01T00:00:00.000Z"
+
+V16 = "ocpp1.6"
+V201 = "ocpp2.0.1"
+METER_VALUES = "MeterValues"
+TRANSACTION_EVENT = "TransactionEvent"
+#: (subprotocol, message) a charge point can load a central system with.
+LOADS = ((V16, METER_VALUES), (V201, METER_VALUES), (V201, TRANSACTION_EVENT))
 
 #: MeterValues with 4 sampled values, as a charging station reports them every interval.
 SAMPLED_VALUES = (
@@ -58,6 +79,94 @@ BOOT = '[2,"boot","BootNotification",{"chargePointVendor":"bench","chargePointMo
 STATUS = '[2,"status","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Charging"}]'
 HEARTBEAT_SUFFIX = '","Heartbeat",{}]'
 
+#: The same 4 sampled values as OCPP 2.0.1 has them: numbers, ``unitOfMeasure``.
+SAMPLED_VALUES_201 = (
+    '{"value":%d,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}},'
+    '{"value":7360,"measurand":"Power.Active.Import","unitOfMeasure":{"unit":"W"}},'
+    '{"value":16.0,"measurand":"Current.Import","phase":"L1","unitOfMeasure":{"unit":"A"}},'
+    '{"value":230.1,"measurand":"Voltage","phase":"L1-N","unitOfMeasure":{"unit":"V"}}'
+)
+BOOT_201 = '[2,"boot","BootNotification",{"reason":"PowerUp","chargingStation":{"vendorName":"bench","model":"bench"}}]'
+STATUS_201 = (
+    f'[2,"status","StatusNotification",{{"timestamp":"{METER_TIMESTAMP}","connectorStatus":"Occupied",'
+    '"evseId":1,"connectorId":1}]'
+)
+
+
+def meter_value_201(energy: int, context: str | None = None) -> str:
+    """A 2.0.1 ``meterValue`` list of one element with the 4 sampled values (``context`` on each)."""
+    sampled = SAMPLED_VALUES_201 % energy
+    if context is not None:
+        sampled = sampled.replace('"measurand"', f'"context":"{context}","measurand"')
+    return f'[{{"timestamp":"{METER_TIMESTAMP}","sampledValue":[{sampled}]}}]'
+
+
+def meter_values_201_suffix(energy: int) -> str:
+    return f'","MeterValues",{{"evseId":1,"meterValue":{meter_value_201(energy)}}}]'
+
+
+def transaction_id(cp_id: str) -> str:
+    """The one transaction of a charge point of the TransactionEvent load (at most 36 characters)."""
+    return f"bench-{cp_id}"[:36]
+
+
+def transaction_started(cp_id: str) -> str:
+    """The ``Started`` event (``seqNo`` 0) of the charge point's transaction, on EVSE 1."""
+    payload = (
+        f'{{"eventType":"Started","timestamp":"{METER_TIMESTAMP}","triggerReason":"CablePluggedIn","seqNo":0,'
+        f'"transactionInfo":{{"transactionId":"{transaction_id(cp_id)}","chargingState":"Charging"}},'
+        f'"evse":{{"id":1,"connectorId":1}},"meterValue":{meter_value_201(0, "Transaction.Begin")}}}'
+    )
+    return f'[2,"start","TransactionEvent",{payload}]'
+
+
+def transaction_updated_parts(cp_id: str, energy: int) -> tuple[str, str, str]:
+    """An ``Updated`` event around its counter (message id, then ``seqNo``): trigger
+    MeterValuePeriodic, the transaction id only, the 4 sampled values."""
+    return (
+        '[2,"',
+        f'","TransactionEvent",{{"eventType":"Updated","timestamp":"{METER_TIMESTAMP}",'
+        '"triggerReason":"MeterValuePeriodic","seqNo":',
+        f',"transactionInfo":{{"transactionId":"{transaction_id(cp_id)}"}},"meterValue":{meter_value_201(energy)}}}]',
+    )
+
+
+def handshake(protocol: str, message: str, cp_id: str) -> list[str]:
+    """The calls of a charge point before its load: boot, status and one message with every
+    sampled value (so every key of the charge point is known before the run)."""
+    if protocol == V16:
+        return [BOOT, STATUS, '[2,"first' + meter_values_suffix(0)]
+    first = transaction_started(cp_id) if message == TRANSACTION_EVENT else '[2,"first' + meter_values_201_suffix(0)
+    return [BOOT_201, STATUS_201, first]
+
+
+def call_parts(protocol: str, message: str, cp_id: str) -> tuple[bytes, ...]:
+    """The load's call as its fixed parts: the counter goes between each two of them."""
+    if (protocol, message) not in LOADS:
+        raise ValueError(f"no {message} load for {protocol}: one of {LOADS}")
+    if protocol == V16:
+        parts: tuple[str, ...] = ('[2,"', meter_values_suffix(1000))
+    elif message == METER_VALUES:
+        parts = ('[2,"', meter_values_201_suffix(1000))
+    else:
+        parts = transaction_updated_parts(cp_id, 1000)
+    return tuple(part.encode() for part in parts)
+
+
+def call_frame(parts: tuple[bytes, ...], counter: int) -> bytes:
+    return str(counter).encode().join(parts)
+
+
+def is_call(frame: str | bytes) -> bool:
+    """A CALL (message type 2) of the central system (compact JSON, as every server sends it)."""
+    return frame[1:2] in ("2", b"2")
+
+
+def not_supported(frame: str | bytes) -> str:
+    """The CALLERROR answering a call of the central system (NotSupported: valid in 1.6 and 2.0.1)."""
+    unique_id = json.loads(frame)[1]
+    return json.dumps([4, unique_id, "NotSupported", "a bench charge point answers no calls", {}])
+
 
 @dataclass
 class WorkerConfig:
@@ -65,6 +174,8 @@ class WorkerConfig:
     ids: list[str]
     mode: str  # "closed" or "periodic"
     period: float = 10.0
+    protocol: str = V16  # the subprotocol: "ocpp1.6" or "ocpp2.0.1"
+    message: str = METER_VALUES  # the load: "MeterValues", or (2.0.1) "TransactionEvent" Updated
     connect_concurrency: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,14 +205,18 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
 
 class ClosedLoop(asyncio.Protocol):
     """One charge point in closed mode, after the handshake: a call, its answer, the next call,
-    from the transport's callbacks (no coroutine per call)."""
+    from the transport's callbacks (no coroutine per call). The call is ``parts`` with the counter
+    (from 1) between them; ``call_errors`` counts the answers that were CALLERRORs."""
 
-    def __init__(self, transport: asyncio.Transport, suffix: bytes, latencies: array[float], end: float) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, parts: tuple[bytes, ...], latencies: array[float], end: float
+    ) -> None:
         self.transport = transport
-        self.suffix = suffix
+        self.parts = parts
         self.latencies = latencies
         self.end = end
-        self.counter = 0
+        self.counter = 1
+        self.call_errors = 0
         self.sent = 0.0
         self.buffer = bytearray()
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -115,7 +230,7 @@ class ClosedLoop(asyncio.Protocol):
             self.stop()
             return
         self.sent = now
-        self.transport.write(client_frame(b'[2,"' + str(self.counter).encode() + self.suffix))
+        self.transport.write(client_frame(str(self.counter).encode().join(self.parts)))
 
     def stop(self, error: BaseException | None = None) -> None:
         if not self.done.done():
@@ -140,7 +255,10 @@ class ClosedLoop(asyncio.Protocol):
             if len(buffer) < start + size:
                 return
             opcode = buffer[0] & 0x0F
-            if opcode == 0x1:  # an answer (CALLRESULT or CALLERROR): the next call
+            kind = buffer[start + 1] if size > 1 else 0  # the message type digit of "[2,", "[3,", "[4,"
+            if opcode == 0x1 and kind != 0x32:  # an answer (CALLRESULT or CALLERROR): the next call
+                if kind == 0x34:
+                    self.call_errors += 1
                 del buffer[: start + size]
                 self.latencies.append(time.perf_counter() - self.sent)
                 self.counter += 1
@@ -149,7 +267,9 @@ class ClosedLoop(asyncio.Protocol):
                 continue
             payload = bytes(buffer[start : start + size])
             del buffer[: start + size]
-            if opcode == 0x9:  # ping
+            if opcode == 0x1:  # a call of the central system (onboarding): refused, not counted
+                self.transport.write(client_frame(not_supported(payload).encode()))
+            elif opcode == 0x9:  # ping
                 self.transport.write(client_frame(payload, 0xA))
             elif opcode == 0x8:
                 self.stop(ConnectionError(f"the server closed the connection: {payload!r}"))
@@ -169,6 +289,7 @@ class ChargePointLoad:
         self.latencies = array("d")
         self.answered = 0
         self.errors = 0
+        self.call_errors = 0
         self.sockets: dict[str, ClientConnection] = {}
 
     async def open(self, cp_id: str, slots: asyncio.Semaphore) -> None:
@@ -177,7 +298,7 @@ class ChargePointLoad:
                 try:
                     ws = await connect(
                         f"{self.config.url}/{cp_id}",
-                        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                        subprotocols=[self.config.protocol],  # type: ignore[list-item]
                         compression=None,
                         open_timeout=60,
                         ping_interval=None,
@@ -188,40 +309,51 @@ class ChargePointLoad:
                     if attempt == 19:
                         raise
                     await asyncio.sleep(0.2 + random.random())
-            await ws.send(BOOT)
-            await ws.recv()
-            await ws.send(STATUS)
-            await ws.recv()
-            # One MeterValues, so every key of this charge point is known before the run.
-            await ws.send('[2,"first' + meter_values_suffix(0))
-            await ws.recv()
+            for frame in handshake(self.config.protocol, self.config.message, cp_id):
+                await ws.send(frame)
+                answer = await self.answer(ws)
+                if not answer.startswith("[3"):
+                    raise RuntimeError(f"{cp_id}: {frame[:60]}... was answered {answer[:300]}")
             self.sockets[cp_id] = ws
+
+    @staticmethod
+    async def answer(ws: ClientConnection) -> str:
+        """The next answer on ``ws``; the central system's calls meanwhile are refused."""
+        while True:
+            frame = await ws.recv()
+            text = frame if isinstance(frame, str) else frame.decode()
+            if not is_call(text):
+                return text
+            await ws.send(not_supported(text))
 
     def closed_loops(self, end: float) -> list[ClosedLoop]:
         """Every connection handed from the ``websockets`` client to a :class:`ClosedLoop`."""
-        suffix = meter_values_suffix(1000).encode()
         loops = []
-        for ws in self.sockets.values():
+        for cp_id, ws in self.sockets.items():
             transport = ws.transport
-            loop = ClosedLoop(transport, suffix, self.latencies, end)
+            parts = call_parts(self.config.protocol, self.config.message, cp_id)
+            loop = ClosedLoop(transport, parts, self.latencies, end)
             transport.set_protocol(loop)
             loops.append(loop)
         return loops
 
-    async def periodic(self, ws: ClientConnection, offset: float, start: float, end: float) -> None:
+    async def periodic(self, cp_id: str, ws: ClientConnection, offset: float, start: float, end: float) -> None:
         period = self.config.period
-        meter = meter_values_suffix(1000)
+        measured = call_parts(self.config.protocol, self.config.message, cp_id)
+        heartbeat = ('[2,"h', HEARTBEAT_SUFFIX)
         latencies, now = self.latencies, time.perf_counter
-        counter = 0
+        counter = 1
         due = start + offset
         while due < end:
             await asyncio.sleep(max(0.0, due - now()))
-            for suffix in (HEARTBEAT_SUFFIX, meter):
+            for frame in (str(counter).join(heartbeat), call_frame(measured, counter).decode()):
                 sent = now()
-                await ws.send('[2,"' + str(counter) + suffix)
-                await ws.recv()
+                await ws.send(frame)
+                answer = await self.answer(ws)
                 latencies.append(now() - sent)
-                counter += 1
+                if answer.startswith("[4"):
+                    self.call_errors += 1
+            counter += 1
             due += period
 
     async def run(self, pipe: Connection) -> None:
@@ -245,8 +377,8 @@ class ChargePointLoad:
         else:
             period = self.config.period
             waits = [
-                asyncio.ensure_future(self.periodic(ws, period * index / count, start, end))
-                for index, ws in enumerate(self.sockets.values())
+                asyncio.ensure_future(self.periodic(cp_id, ws, period * index / count, start, end))
+                for index, (cp_id, ws) in enumerate(self.sockets.items())
             ]
         everything = asyncio.gather(*waits, return_exceptions=True)
         orders = loop.run_in_executor(None, pipe.recv)  # "stop" early, or "close" after the results
@@ -260,7 +392,8 @@ class ChargePointLoad:
         self.errors = sum(
             1 for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
         )
-        pipe.send(("done", len(self.latencies), self.errors, self.latencies.tobytes()))
+        self.call_errors += sum(closed_loop.call_errors for closed_loop in closed_loops)
+        pipe.send(("done", len(self.latencies), self.errors, self.latencies.tobytes(), self.call_errors))
         await orders
         for closed_loop in closed_loops:
             closed_loop.close()

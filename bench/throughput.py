@@ -31,6 +31,7 @@ import argparse
 import importlib.util
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -44,7 +45,16 @@ from typing import Any
 from bench import baseline as baseline_server
 from bench.actuator_latency import ChargePoints, machine, mqtt_client, percentile, write_limits
 from bench.harness import Broker, Connector, free_port, port_open, wait_until
-from bench.loadgen import SAMPLES_PER_METER_VALUES, WorkerConfig, raise_fd_limit, worker
+from bench.loadgen import (
+    METER_VALUES,
+    SAMPLES_PER_METER_VALUES,
+    TRANSACTION_EVENT,
+    V16,
+    V201,
+    WorkerConfig,
+    raise_fd_limit,
+    worker,
+)
 from bench.probes import ArrivalCounter, Control, CpuMeter, fd_limit, rss_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,12 +69,57 @@ CONFIGURATIONS = {
 LABELS = {"connector": "connector", "connector_raw": "connector, raw logging"}
 
 
+@dataclass(frozen=True)
+class Run:
+    """One closed-loop run: ``size`` charge points named ``prefix{index}`` speaking ``protocol``
+    and sending ``message`` (bench/loadgen.py)."""
+
+    prefix: str
+    size: int
+    protocol: str = V16
+    message: str = METER_VALUES
+
+    @property
+    def ids(self) -> list[str]:
+        return [f"{self.prefix}{index}" for index in range(self.size)]
+
+
+#: The 2.0.1 phase: its loads (results key -> (protocol, message)), the first the 1.6 reference.
+V201_LOADS = {
+    "meter_values_16": (V16, METER_VALUES),
+    "meter_values": (V201, METER_VALUES),
+    "transaction_event": (V201, TRANSACTION_EVENT),
+}
+V201_LABELS = {
+    "meter_values_16": "1.6 MeterValues (reference)",
+    "meter_values": "2.0.1 MeterValues",
+    "transaction_event": "2.0.1 TransactionEvent Updated",
+}
+V201_BASELINES = {
+    "meter_values_16": "ocpp v16, MeterValues",
+    "meter_values": "ocpp v201, MeterValues",
+    "transaction_event": "ocpp v201, TransactionEvent",
+}
+#: Phases of a run (``--only``, ``--skip``).
+PHASES = ("answers", "v201", "many", "actuator")
+
+
+def v201_runs(size: int, prefix: str, reference: bool) -> dict[str, Run]:
+    """The runs of the 2.0.1 phase (with the 1.6 reference when ``reference``)."""
+    return {
+        key: Run(f"{prefix}{letter}{size}-", size, protocol, message)
+        for letter, (key, (protocol, message)) in zip("RVX", V201_LOADS.items(), strict=True)
+        if reference or protocol == V201
+    }
+
+
 @dataclass
 class LoadResult:
     answered: int
     errors: int
     seconds: float
     latencies_ms: list[float]
+    call_errors: int = 0  # answers that were CALLERRORs
 
     @property
     def rate(self) -> float:
@@ -75,15 +130,26 @@ class LoadResult:
 
 
 class Load:
-    """Charge points in ``workers`` processes; open on construction, run with ``run()``."""
+    """Charge points in ``workers`` processes; open on construction (``wait=False``: started, and
+    ``ready()`` waits until they are open), run with ``run()``."""
 
-    def __init__(self, url: str, ids: list[str], mode: str, workers: int, period: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        ids: list[str],
+        mode: str,
+        workers: int,
+        period: float = 10.0,
+        protocol: str = V16,
+        message: str = METER_VALUES,
+        wait: bool = True,
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipes: list[Connection] = []
         self._processes: list[Any] = []
         workers = max(1, min(workers, len(ids)))
         for index in range(workers):
-            config = WorkerConfig(url, ids[index::workers], mode, period)
+            config = WorkerConfig(url, ids[index::workers], mode, period, protocol=protocol, message=message)
             parent, child = context.Pipe()
             process = context.Process(target=worker, args=(child, config), daemon=True)
             process.start()
@@ -91,32 +157,50 @@ class Load:
             self._processes.append(process)
         self.connected = 0
         self._stopped = False
+        self._ready = False
+        self._started = False
+        self._closed = False
+        if wait:
+            self.ready()
+
+    @classmethod
+    def of(cls, url: str, run: Run, workers: int, wait: bool = True) -> Load:
+        """The closed-loop load of ``run``."""
+        return cls(url, run.ids, "closed", workers, protocol=run.protocol, message=run.message, wait=wait)
+
+    def ready(self) -> None:
+        if self._ready:
+            return
         for pipe in self._pipes:
             if not pipe.poll(600):
                 raise RuntimeError("a load generator did not connect its charge points within 600 s")
             _, count = pipe.recv()
             self.connected += count
+        self._ready = True
 
     @property
     def pids(self) -> list[int]:
         return [process.pid for process in self._processes]
 
     def start(self, duration: float, delay: float = 0.5) -> tuple[float, float]:
+        self.ready()
         start = time.perf_counter() + delay
+        self._started = True
         for pipe in self._pipes:
             pipe.send(("go", start, start + duration))
         return start, start + duration
 
     def results(self, seconds: float) -> LoadResult:
-        answered = errors = 0
+        answered = errors = call_errors = 0
         latencies: list[float] = []
         for pipe in self._pipes:
-            _, count, failed, raw = pipe.recv()
+            _, count, failed, raw, refused = pipe.recv()
             answered += count
             errors += failed
+            call_errors += refused
             values = memoryview(raw).cast("d")
             latencies.extend(value * 1000 for value in values)
-        return LoadResult(answered, errors, seconds, latencies)
+        return LoadResult(answered, errors, seconds, latencies, call_errors)
 
     def run(self, duration: float) -> LoadResult:
         self.start(duration)
@@ -130,7 +214,14 @@ class Load:
         return self.results(1.0)
 
     def close(self) -> None:
-        if not self._stopped:
+        """Close the charge points (again: nothing); a load never started or never ready is killed."""
+        if self._closed:
+            return
+        self._closed = True
+        if not (self._started and self._ready):
+            for process in self._processes:
+                process.kill()
+        elif not self._stopped:
             for pipe in self._pipes:
                 pipe.send("close")
         for process in self._processes:
@@ -140,9 +231,12 @@ class Load:
 
 
 @contextmanager
-def baseline_process() -> Iterator[tuple[str, int]]:
+def baseline_process(protocols: tuple[str, ...] = baseline_server.PROTOCOLS) -> Iterator[tuple[str, int]]:
+    """The baseline central system (bench/baseline.py) serving ``protocols``: (url, pid)."""
     port = free_port()
-    process = multiprocessing.get_context("spawn").Process(target=baseline_server.main, args=(port,), daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=baseline_server.main, args=(port, protocols), daemon=True
+    )
     process.start()
     try:
         wait_until(lambda: port_open(port), 20, "the baseline central system to listen")
@@ -174,17 +268,33 @@ def process_pids(broker: Broker, connector: Connector) -> dict[str, int]:
     return {**pids, "mosquitto": broker._process.pid}
 
 
+def is_sampled_value_key(key: str) -> bool:
+    """``{cp}__{c}__{measurand}[__{phase}][__{location}]__{unit}`` of one of the bench's measurands."""
+    parts = key.split("__")
+    return len(parts) >= 4 and parts[2] in MEASURANDS
+
+
 def meter_keys_known(prefix: str, count: int) -> Any:
     def known(sensors: dict[str, Any]) -> bool:
-        keys = [key for key in sensors if key.startswith(prefix) and any(m in key for m in MEASURANDS)]
+        keys = [key for key in sensors if key.startswith(prefix) and is_sampled_value_key(key)]
         return len(keys) >= count * len(MEASURANDS)
 
     return known
 
 
+def values_topic(connector_name: str) -> str:
+    """The topic filter of the sampled values :func:`map_everything` maps (what arrivals count)."""
+    return f"{connector_name}/bench/v/#"
+
+
 def map_everything(control: Control, actuators: dict[str, str] | None = None) -> int:
-    """Map every sensor the connector knows to a topic under ``bench/``."""
-    sensors = {key: f"{control.name}/bench/s{index}" for index, key in enumerate(sorted(control.sensors()))}
+    """Map every sensor the connector knows to a topic under ``bench/``: the sampled values under
+    ``bench/v/`` (:func:`values_topic`), every other sensor (transaction keys, status, ...) under
+    ``bench/o/``."""
+    sensors = {
+        key: f"{control.name}/bench/{'v' if is_sampled_value_key(key) else 'o'}/{index}"
+        for index, key in enumerate(sorted(control.sensors()))
+    }
     control.map_datapoints(sensors, actuators or {})
     return len(sensors)
 
@@ -192,19 +302,44 @@ def map_everything(control: Control, actuators: dict[str, str] | None = None) ->
 # --------------------------------------------------------------------------- phases
 
 
-def baseline_answers(sizes: list[int], duration: float, workers: int) -> dict[int, dict[str, Any]]:
-    rows: dict[int, dict[str, Any]] = {}
-    with baseline_process() as (url, pid):
-        for size in sizes:
-            load = Load(url, [f"B{size}-{index}" for index in range(size)], "closed", workers)
+def baseline_runs(url: str, pid: int, runs: dict[str, Run], duration: float, workers: int) -> dict[str, dict[str, Any]]:
+    """Each run in turn against the baseline (their charge points all connected first)."""
+    loads = {key: Load.of(url, run, workers, wait=False) for key, run in runs.items()}
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        for key, load in loads.items():
+            load.ready()
             cpu = CpuMeter({"baseline": pid, **{f"load{i}": p for i, p in enumerate(load.pids)}})
             cpu.start()
             result = load.run(duration)
             used = cpu.stop()
             load.close()
-            rows[size] = answer_row(result, used)
-            print(f"baseline N={size}: {rows[size]['rate']:.0f}/s p99 {rows[size]['p99_ms']:.1f} ms", flush=True)
+            rows[key] = answer_row(result, used)
+    finally:
+        for load in loads.values():
+            load.close()
     return rows
+
+
+def baseline_answers(
+    sizes: list[int], duration: float, workers: int, v201: dict[str, Run] | None = None
+) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The baseline's rows per size (1.6 MeterValues), and of the 2.0.1 phase's ``v201`` runs."""
+    rows: dict[int, dict[str, Any]] = {}
+    v201_rows: dict[str, dict[str, Any]] = {}
+    with baseline_process() as (url, pid):
+        for size in sizes:
+            rows[size] = baseline_runs(url, pid, {"run": Run(f"B{size}-", size)}, duration, workers)["run"]
+            print(f"baseline N={size}: {rows[size]['rate']:.0f}/s p99 {rows[size]['p99_ms']:.1f} ms", flush=True)
+        if v201:
+            v201_rows = baseline_runs(url, pid, v201, duration, workers)
+            for key, row in v201_rows.items():
+                print(
+                    f"baseline ({V201_BASELINES[key]}) N={v201[key].size}: {row['rate']:.0f}/s "
+                    f"p99 {row['p99_ms']:.1f} ms",
+                    flush=True,
+                )
+    return rows, v201_rows
 
 
 def answer_row(result: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
@@ -212,6 +347,7 @@ def answer_row(result: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
     return {
         "answered": result.answered,
         "errors": result.errors,
+        "call_errors": result.call_errors,
         "rate": result.rate,
         "p50_ms": result.p(0.5),
         "p99_ms": result.p(0.99),
@@ -219,43 +355,88 @@ def answer_row(result: LoadResult, cpu: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def connector_runs(
+    connector: Connector,
+    control: Control,
+    counter: ArrivalCounter,
+    pids: dict[str, int],
+    runs: dict[str, Run],
+    duration: float,
+    workers: int,
+) -> dict[str, dict[str, Any]]:
+    """Each run in turn against the connector: their charge points all connected first, every
+    sensor mapped once, then run by run the answers, CPU and the sampled values arriving at MQTT."""
+    loads = {key: Load.of(connector.url, run, workers, wait=False) for key, run in runs.items()}
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        for load in loads.values():
+            load.ready()
+        for run in runs.values():
+            control.wait_for_sensors(meter_keys_known(run.prefix, run.size), 120, f"the meter keys of {run.prefix}*")
+        mapped = map_everything(control)
+        before, _ = counter.settle(10**12, quiet=1.0, timeout=30)  # values of the map itself
+        for key, load in loads.items():
+            cpu = CpuMeter({**pids, "subscriber": counter.pid, **{f"load{i}": p for i, p in enumerate(load.pids)}})
+            cpu.start()
+            start, _ = load.start(duration)
+            result = load.results(duration)
+            expected = SAMPLES_PER_METER_VALUES * result.answered
+            arrived, last = counter.settle(before + expected)
+            used = cpu.stop()
+            load.close()
+            row = answer_row(result, used)
+            values = arrived - before
+            row["mapped"] = mapped
+            row["values_delivered"] = values
+            row["values_expected"] = expected
+            row["e2e_values_per_s"] = values / max(duration, last - start)
+            row["e2e_messages_per_s"] = row["e2e_values_per_s"] / SAMPLES_PER_METER_VALUES
+            rows[key] = row
+            before = arrived
+    finally:
+        for load in loads.values():
+            load.close()
+    return rows
+
+
 def connector_answers(
-    directory: Path, sizes: list[int], duration: float, workers: int, label: str = "connector", **settings: str
-) -> dict[int, dict[str, Any]]:
+    directory: Path,
+    sizes: list[int],
+    duration: float,
+    workers: int,
+    label: str = "connector",
+    v201: dict[str, Run] | None = None,
+    **settings: str,
+) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The connector's rows per size (1.6 MeterValues), then of the 2.0.1 phase's ``v201`` runs
+    on the same connector."""
     rows: dict[int, dict[str, Any]] = {}
+    v201_rows: dict[str, dict[str, Any]] = {}
     with connector_system(directory, **settings) as (broker, connector, control):
         pids = process_pids(broker, connector)
-        counter = ArrivalCounter(broker.port, f"{connector.name}/bench/#")
+        counter = ArrivalCounter(broker.port, values_topic(connector.name))
         try:
             for size in sizes:
-                prefix = f"T{size}-"
-                load = Load(connector.url, [f"{prefix}{index}" for index in range(size)], "closed", workers)
-                control.wait_for_sensors(meter_keys_known(prefix, size), 120, f"the meter keys of {prefix}*")
-                mapped = map_everything(control)
-                before, _ = counter.settle(10**12, quiet=1.0, timeout=30)  # values of the map itself
-                cpu = CpuMeter({**pids, "subscriber": counter.pid, **{f"load{i}": p for i, p in enumerate(load.pids)}})
-                cpu.start()
-                start, _ = load.start(duration)
-                result = load.results(duration)
-                arrived, last = counter.settle(before + SAMPLES_PER_METER_VALUES * result.answered)
-                used = cpu.stop()
-                load.close()
-                row = answer_row(result, used)
-                values = arrived - before
-                row["mapped"] = mapped
-                row["values_delivered"] = values
-                row["values_expected"] = SAMPLES_PER_METER_VALUES * result.answered
-                row["e2e_values_per_s"] = values / max(duration, last - start)
-                row["e2e_messages_per_s"] = row["e2e_values_per_s"] / SAMPLES_PER_METER_VALUES
+                run = Run(f"T{size}-", size)
+                row = connector_runs(connector, control, counter, pids, {"run": run}, duration, workers)["run"]
                 rows[size] = row
                 print(
                     f"{label} N={size}: {row['rate']:.0f}/s p99 {row['p99_ms']:.1f} ms, "
-                    f"e2e {row['e2e_values_per_s']:.0f} values/s ({values}/{row['values_expected']})",
+                    f"e2e {row['e2e_values_per_s']:.0f} values/s ({row['values_delivered']}/{row['values_expected']})",
                     flush=True,
                 )
+            if v201:
+                v201_rows = connector_runs(connector, control, counter, pids, v201, duration, workers)
+                for key, row in v201_rows.items():
+                    print(
+                        f"{label}, {V201_LABELS[key]} N={v201[key].size}: {row['rate']:.0f}/s "
+                        f"p99 {row['p99_ms']:.1f} ms, e2e {row['e2e_values_per_s']:.0f} values/s "
+                        f"({row['values_delivered']}/{row['values_expected']}), CALLERRORs {row['call_errors']}",
+                        flush=True,
+                    )
         finally:
             counter.close()
-    return rows
+    return rows, v201_rows
 
 
 def memory(pids: dict[str, int]) -> dict[str, int]:
@@ -378,12 +559,104 @@ def ratio(value: float, base: float) -> str:
 
 
 def report_lines(results: dict[str, Any]) -> list[str]:
-    config = results["config"]
     lines = [
         f"# Throughput benchmark, {results['date']}",
         "",
         f"Machine: {results['machine']}",
         f"Command: `{results['command']}`",
+    ]
+    sources = results.get("provenance") or {}
+    earlier = {
+        (run["date"], run["command"], run["machine"]): [p for p, r in sources.items() if r == run]
+        for run in sources.values()
+        if run.get("command") != results["command"] or run.get("date") != results["date"]
+    }
+    for (date, command, host), phases in earlier.items():
+        lines.append(f"Phases {', '.join(phases)}: from the run of {date} on {host}: `{command}`")
+    if any(results["answers"].get(key) for key in CONFIGURATIONS):
+        lines += answers_lines(results)
+    if results.get("v201"):
+        lines += v201_lines(results)
+    lines += other_lines(results)
+    lines += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(results)]
+    return lines
+
+
+def v201_lines(results: dict[str, Any]) -> list[str]:
+    """The 2.0.1 section: each load against the bare ``ocpp`` central system of its version, and
+    the connector's 2.0.1 figures against its 1.6 MeterValues of the same run."""
+    v = results["v201"]
+    m = v["machine"]
+    base, conn = v["baseline"], v["connector"]
+    keys = [key for key in V201_LOADS if key in conn and key in base]
+    lines = [
+        "",
+        f"## OCPP 2.0.1: {v['size']} charge points, back to back, one outstanding call, {v['duration']:g} s per load",
+        "",
+        f"Machine: nproc {m['nproc']}, {m['cpu_model']}, load average {' '.join(m['load_average'])} before the run, "
+        f"{' '.join(m['load_average_after'])} after the 2.0.1 phase. Each load against the bare `ocpp` central "
+        "system of its version (bench/baseline.py: v16 or v201 `ChargePoint`, answering only) under the same "
+        f"load; the 1.6 reference is {v['reference']}. MeterValues: `evseId` 1, one meterValue with 4 sampled "
+        "values (numbers, `unitOfMeasure`); TransactionEvent: `Updated`, trigger `MeterValuePeriodic`, `seqNo` "
+        "counting, the same 4 sampled values in `meterValue`, one transaction per charge point (started once).",
+        "",
+        "| load | connector answers/s | baseline answers/s | ratio | connector p50 ms | baseline p50 ms "
+        "| connector p99 ms | baseline p99 ms | p99 ratio | CALLERRORs (connector / baseline) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in keys:
+        c, b = conn[key], base[key]
+        lines.append(
+            f"| {V201_LABELS[key]} | {c['rate']:.0f} | {b['rate']:.0f} ({V201_BASELINES[key]}) "
+            f"| {ratio(c['rate'], b['rate'])} | {c['p50_ms']:.2f} | {b['p50_ms']:.2f} | {c['p99_ms']:.2f} "
+            f"| {b['p99_ms']:.2f} | {ratio(c['p99_ms'], b['p99_ms'])} "
+            f"| {c.get('call_errors', 0)} / {b.get('call_errors', 0)} |"
+        )
+    lines += [
+        "",
+        "CPU microseconds per answered message:",
+        "",
+        "| load | gateway | bridge | rawlogger | mosquitto | connector total | baseline | ratio "
+        "| connector total / 1.6 reference | load generator (connector / baseline) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    reference = conn.get("meter_values_16")
+    for key in keys:
+        c, b = conn[key]["cpu_us_per_message"], base[key]["cpu_us_per_message"]
+        total = connector_cpu(c)
+        versus = ratio(total, connector_cpu(reference["cpu_us_per_message"])) if reference else "-"
+        load_c = sum(value for name, value in c.items() if name.startswith("load"))
+        load_b = sum(value for name, value in b.items() if name.startswith("load"))
+        lines.append(
+            f"| {V201_LABELS[key]} | {c['gateway']:.0f} | {c['bridge']:.0f} | {c['rawlogger']:.0f} "
+            f"| {c['mosquitto']:.0f} | {total:.0f} | {b['baseline']:.0f} | {ratio(total, b['baseline'])} "
+            f"| {versus} | {load_c:.0f} / {load_b:.0f} |"
+        )
+    lines += [
+        "",
+        "End to end: sampled values arriving at an MQTT subscriber (every datapoint mapped; transaction "
+        "and status keys are published too, not counted):",
+        "",
+        "| load | values/s | messages/s | baseline answers/s | ratio | delivered / expected |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in keys:
+        c, b = conn[key], base[key]
+        lines.append(
+            f"| {V201_LABELS[key]} | {c['e2e_values_per_s']:.0f} | {c['e2e_messages_per_s']:.0f} | {b['rate']:.0f} "
+            f"| {ratio(c['e2e_messages_per_s'], b['rate'])} | {c['values_delivered']} / {c['values_expected']} |"
+        )
+    return lines
+
+
+def connector_cpu(per_message: dict[str, float]) -> float:
+    return sum(per_message.get(name, 0.0) for name in ("gateway", "bridge", "rawlogger", "mosquitto"))
+
+
+def answers_lines(results: dict[str, Any]) -> list[str]:
+    config = results["config"]
+    lines = [
         "",
         f"## Answers: MeterValues (4 sampled values) back to back, one outstanding call, {config['duration']:g} s",
         "",
@@ -438,6 +711,13 @@ def report_lines(results: dict[str, Any]) -> list[str]:
                 f"| {c['mosquitto']:.0f} | {total:.0f} | {b['baseline']:.0f} | {ratio(total, b['baseline'])} "
                 f"| {load_c:.0f} / {load_b:.0f} | {c.get('subscriber', float('nan')):.0f} |"
             )
+    return lines
+
+
+def other_lines(results: dict[str, Any]) -> list[str]:
+    """The sections of the many and the actuator phases."""
+    config = results["config"]
+    lines: list[str] = []
     many = results.get("many")
     if many:
         c, b = many["connector"], many["baseline"]
@@ -481,8 +761,6 @@ def report_lines(results: dict[str, Any]) -> list[str]:
             f"| p50 ms | {a['p50_ms']:.2f} | {a['baseline_p50_ms']:.2f} | {ratio(a['p50_ms'], a['baseline_p50_ms'])} |",
             f"| p99 ms | {a['p99_ms']:.2f} | {a['baseline_p99_ms']:.2f} | {ratio(a['p99_ms'], a['baseline_p99_ms'])} |",
         ]
-    lines += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in targets(results)]
     return lines
 
 
@@ -491,7 +769,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     baseline = results["answers"]["baseline"]
     for key in CONFIGURATIONS:
         connector = results["answers"].get(key)
-        if not connector:
+        if not connector or not baseline:
             continue
         size = "100" if "100" in connector else str(results["config"]["sizes"][-1])
         c, b = connector[size], baseline[size]
@@ -511,6 +789,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
                 best >= 1.5 * base,
             )
         )
+    if results.get("v201"):
+        rows += v201_targets(results["v201"])
     if results.get("many"):
         many = results["many"]["connector"]
         rows.append(
@@ -525,6 +805,27 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         rows.append(
             ("actuator latency p99 < 50 ms under load", f"{actuator['p99_ms']:.1f} ms", actuator["p99_ms"] < 50)
         )
+    return rows
+
+
+def v201_targets(v201: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The 1.6 targets for the 2.0.1 loads (against the bare v201 central system under the same
+    load), and 2.0.1 costing the connector at most 1.5x the CPU per message of 1.6."""
+    rows: list[tuple[str, str, bool]] = []
+    base, conn, size = v201["baseline"], v201["connector"], v201["size"]
+    reference = conn.get("meter_values_16")
+    for key in ("meter_values", "transaction_event"):
+        if key not in conn or key not in base:
+            continue
+        c, b = conn[key], base[key]
+        label = V201_LABELS[key]
+        answers = c["rate"] / b["rate"]
+        rows.append((f"{label}: answers/s >= 4x baseline at N={size}", f"{answers:.2f}x", answers >= 4))
+        e2e = c["e2e_messages_per_s"] / b["rate"]
+        rows.append((f"{label}: e2e messages/s >= 1.5x baseline answers/s at N={size}", f"{e2e:.2f}x", e2e >= 1.5))
+        if reference:
+            cpu = connector_cpu(c["cpu_us_per_message"]) / connector_cpu(reference["cpu_us_per_message"])
+            rows.append((f"{label}: connector CPU per message <= 1.5x 1.6 MeterValues", f"{cpu:.2f}x", cpu <= 1.5))
     return rows
 
 
@@ -578,7 +879,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--actuator-samples", type=int, default=None)
     parser.add_argument("--actuator-rate", type=float, default=50.0, help="actuator writes per second")
     parser.add_argument("--actuator-period", type=float, default=2.0, help="seconds between meter values meanwhile")
-    parser.add_argument("--skip", default="", help="comma-separated phases to skip: answers,many,actuator")
+    parser.add_argument("--skip", default="", help="comma-separated phases to skip: answers,v201,many,actuator")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [phase for phase in text.split(",") if phase],
+        default=None,
+        help="comma-separated phases to run, no other: answers,v201,many,actuator (e.g. --only v201)",
+    )
+    parser.add_argument(
+        "--v201-size",
+        type=int,
+        default=None,
+        help="charge points of the 2.0.1 phase (default: the middle one of --sizes: 100, --quick 10)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="take the phases not run now from the results already in --out (e.g. --only v201 --merge)",
+    )
     parser.add_argument(
         "--configurations",
         type=lambda text: text.split(","),
@@ -601,45 +919,105 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.v201_size is None:
+        args.v201_size = args.sizes[len(args.sizes) // 2]
+    unknown = (set(args.only or ()) | set(filter(None, args.skip.split(",")))) - set(PHASES)
+    if unknown:
+        parser.error(f"no phase {', '.join(sorted(unknown))}: the phases are {', '.join(PHASES)}")
     return args
+
+
+def machine_now() -> dict[str, Any]:
+    """What the figures depend on besides the code: cores, CPU model, load average (/proc)."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "unknown")
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "load_average": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def v201_phase(
+    root: Path, size: int, duration: float, workers: int, answers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The 2.0.1 phase on its own baseline process and connector, with its own 1.6 reference
+    (when the answers phase does not run the connector with its defaults)."""
+    _, baseline_rows = baseline_answers([], duration, workers, v201_runs(size, "B", reference=True))
+    (root / "v201").mkdir()
+    _, connector_rows = connector_answers(
+        root / "v201", [], duration, workers, "connector", v201=v201_runs(size, "T", reference=True)
+    )
+    return {"baseline": baseline_rows, "connector": connector_rows, "reference": "measured in this phase"}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     raise_fd_limit()
     skip = set(filter(None, args.skip.split(",")))
+    phases = [phase for phase in PHASES if phase in (args.only or PHASES) and phase not in skip]
+    machine_before = machine_now()
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
         "command": ".venv/bin/python -m bench.throughput " + " ".join(sys.argv[1:] if argv is None else argv),
+        "phases": phases,
         "config": {
             "sizes": args.sizes,
             "duration": args.duration,
             "period": args.period,
             "many_duration": args.many_duration,
             "workers": args.workers,
+            "v201_size": args.v201_size,
         },
         "answers": {"connector": {}, "baseline": {}},
     }
+    v201: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
-        if "answers" not in skip:
-            base = baseline_answers(args.sizes, args.duration, args.workers)
+        if "answers" in phases:
+            # The 2.0.1 phase rides along: the same baseline process and the same connector (its
+            # defaults) as the 1.6 rows, after them; the 1.6 row of its size is its reference.
+            along = "v201" in phases and "connector" in args.configurations
+            reference = args.v201_size not in args.sizes
+            runs = {
+                side: v201_runs(args.v201_size, prefix, reference) if along else None
+                for side, prefix in (("baseline", "B"), ("connector", "T"))
+            }
+            base, base201 = baseline_answers(args.sizes, args.duration, args.workers, runs["baseline"])
             results["answers"] = {"baseline": {str(k): v for k, v in base.items()}}
             for key, settings in CONFIGURATIONS.items():
                 if key not in args.configurations:
                     continue
                 (root / key).mkdir()
-                rows = connector_answers(root / key, args.sizes, args.duration, args.workers, LABELS[key], **settings)
+                extra = runs["connector"] if key == "connector" else None
+                rows, rows201 = connector_answers(
+                    root / key, args.sizes, args.duration, args.workers, LABELS[key], extra, **settings
+                )
                 results["answers"][key] = {str(k): v for k, v in rows.items()}
-        if args.many and "many" not in skip:
+                if extra:
+                    v201 = {"baseline": base201, "connector": rows201, "reference": "measured in this phase"}
+                    if not reference:
+                        v201["baseline"] = {"meter_values_16": base[args.v201_size], **base201}
+                        v201["connector"] = {"meter_values_16": rows[args.v201_size], **rows201}
+                        v201["reference"] = f"the answers phase's row N={args.v201_size} (the same connector)"
+        if "v201" in phases and v201 is None:
+            v201 = v201_phase(root, args.v201_size, args.duration, args.workers)
+        if v201 is not None:
+            results["v201"] = {
+                "size": args.v201_size,
+                "duration": args.duration,
+                "machine": {**machine_before, "load_average_after": machine_now()["load_average"]},
+                **v201,
+            }
+        if args.many and "many" in phases:
             (root / "many").mkdir()
             results["many"] = {
                 "baseline": many_baseline(args.many, args.period, args.many_duration, args.workers),
                 "connector": many_connector(root / "many", args.many, args.period, args.many_duration, args.workers),
             }
             print(f"many: {results['many']['connector']['p99_ms']:.1f} ms p99", flush=True)
-        if args.actuator_load and "actuator" not in skip:
+        if args.actuator_load and "actuator" in phases:
             (root / "actuator").mkdir()
             results["actuator"] = actuator_phase(
                 root / "actuator",
@@ -649,14 +1027,51 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.actuator_rate,
                 args.actuator_period,
             )
+    if args.merge:
+        results = merged(results, args.out / "throughput.json")
     write(results, args.out)
+    return results
+
+
+#: Where each phase's results are in the results (``--merge``).
+PHASE_KEYS = {"answers": "answers", "v201": "v201", "many": "many", "actuator": "actuator"}
+
+
+def provenance(results: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Phase -> the run it comes from (date, command, machine)."""
+    if "provenance" in results:
+        return dict(results["provenance"])
+    run = {name: results.get(name, "") for name in ("date", "command", "machine")}
+    present = [phase for phase, key in PHASE_KEYS.items() if results.get(key) and any(results[key].values())]
+    return {phase: run for phase in results.get("phases", present)}
+
+
+def merged(results: dict[str, Any], earlier_path: Path) -> dict[str, Any]:
+    """``results`` with the phases it did not run taken from an earlier results file."""
+    if not earlier_path.exists():
+        return results
+    earlier = json.loads(earlier_path.read_text())
+    sources = provenance(earlier)
+    mine = provenance(results)
+    for phase, key in PHASE_KEYS.items():
+        if phase in results["phases"] or phase not in sources or not earlier.get(key):
+            continue
+        results[key] = earlier[key]
+        mine[phase] = sources[phase]
+        if phase == "answers":
+            for name in ("sizes", "duration"):
+                results["config"][name] = earlier["config"][name]
+        if phase == "many":
+            for name in ("period", "many_duration"):
+                results["config"][name] = earlier["config"][name]
+    results["provenance"] = mine
     return results
 
 
 def write(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     answered = any(results["answers"].get(key) for key in CONFIGURATIONS)
-    report = "\n".join(report_lines(results)) if answered else json.dumps(results, indent=1)
+    report = "\n".join(report_lines(results))
     print(report)
     (out / "throughput.md").write_text(report + "\n")
     (out / "throughput.json").write_text(json.dumps(results, indent=1) + "\n")
