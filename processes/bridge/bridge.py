@@ -21,12 +21,13 @@ from common.health import record_mqtt_alive
 from common.logs import now_ms
 from common.mqtt import MqttLink, MqttMessage
 from common.process import run_until_stopped
+from common.schemas import V201
 from common.settings import BridgeSettings
 from processes.bridge.actuators.limits_fit import EFFECTIVE_LIMIT
 from processes.bridge.actuators.runner import ActuatorRunner
 from processes.bridge.actuators.table import RESULT_SUFFIX, ActuatorKey, actuator_keys, parse_actuator_key
 from processes.bridge.datapoint_state import DatapointState, Publication, parse_json_object, sensor_json
-from processes.bridge.limits import LimitWatch
+from processes.bridge.limits import METER_KINDS, LimitWatch
 from processes.bridge.sensors import SensorValue, join_key
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ class Bridge:
             elif message.kind == "Failsafe" and message.payload.get("active") is False:
                 self.runner.restore(message.cp)  # BEMCom is back: its last limits again
             publications = self.state.apply_event(message)
-            if message.kind == "MeterValues" and self.limits.watching(message.cp):
+            # limit_obeyed: 1.6 MeterValues; 2.0.1 MeterValues and TransactionEvent (its EVSE from the event).
+            if message.kind in METER_KINDS and self.limits.watching(message.cp):
                 connector = message.ctx.get("connector_id", message.payload.get("connector_id"))
                 judged = self.limits.judge(message, connector if isinstance(connector, int) else None)
                 publications += [p for value in judged if (p := self.state.record(value)) is not None]
@@ -130,7 +132,10 @@ class Bridge:
         if event.kind == CONNECTED:  # its protocol version: the plans of its actuator writes
             self.runner.protocol_changed(event.cp, event.payload.get("protocol"))
         connectors = self.connectors.get(event.cp)
-        connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
+        if event.ctx.get("ocpp") == V201:  # {c} is the EVSE (its connector_id counts within it)
+            connector = event.ctx.get("evse_id", event.payload.get("evse_id"))
+        else:
+            connector = event.ctx.get("connector_id", event.payload.get("connector_id"))
         reported = event.ctx.get("connectors")
         new = [connector] if isinstance(connector, int) and connector >= 0 else []
         if isinstance(reported, list):

@@ -859,3 +859,16 @@ def test_the_bridge_tells_the_runner_the_protocol_of_each_connection() -> None:
     bridge._learn_charge_point(replace(connected, seq=4, kind="BootNotification", payload={}))
     assert bridge.runner.versions == {"CS_1": V201, "CP_2": V16, "CP_3": V16}
     assert bridge.runner.rate_units == {}  # forgotten at each boot and connection, as before
+
+
+def test_the_actuators_of_a_2_0_1_station_are_offered_per_evse() -> None:
+    bridge = Bridge.__new__(Bridge)
+    bridge.settings, bridge.state, bridge.connectors = load_bridge({}, ACTUATOR_KINDS), DatapointState(Topics("o")), {}
+    bridge.runner = runner_for(Gateway({}))
+    ctx = {"ocpp": "2.0.1", "evse_id": 2, "connector_id": 1}  # connector 1 of EVSE 2
+    status = {"evse_id": 2, "connector_id": 1, "connector_status": "Available", "timestamp": NOW_ISO}
+    bridge._learn_charge_point(Event("r", 1, "CS_1", "StatusNotification", NOW, status, ctx))
+    bridge._learn_charge_point(Event("r", 2, "CP_2", "StatusNotification", NOW, {"connector_id": 1}, {}))
+    assert bridge.connectors == {"CS_1": {2}, "CP_2": {1}}
+    assert "CS_1__2__execute_send_charging_profile" in bridge.state.actuators
+    assert "CS_1__1__execute_send_charging_profile" not in bridge.state.actuators
