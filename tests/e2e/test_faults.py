@@ -1,6 +1,7 @@
 """Fault injection: restart anything, lose nothing.
 
-Charge points send meter values continuously (each a new number, with its own meter
+A mixed site: an OCPP 1.6 charge point and two OCPP 2.0.1 stations (one sending MeterValues, one
+TransactionEvent Updated) send meter values continuously (each a new number, with its own meter
 timestamp) while one part is killed or the broker restarts or goes away for a while. After
 each fault, every value a charge point got an answer for is on MQTT, in order, with its
 original timestamp, and on the raw message topic; no call went unanswered except while the
@@ -22,6 +23,7 @@ from websockets.exceptions import WebSocketException
 
 from bench.harness import Broker, Connector, Observer, port_open, wait_until
 from tests.support.chargepoint import SimulatedChargePoint
+from tools.chargepoint201 import SimulatedChargingStation
 
 pytestmark = pytest.mark.e2e
 
@@ -35,24 +37,49 @@ def meter_timestamp(value: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
+#: How each charge point of the site sends its meter (a mixed site: OCPP 1.6, and 2.0.1 both ways).
+KINDS = ("1.6 MeterValues", "2.0.1 MeterValues", "2.0.1 TransactionEvent")
+
+
 class MeterSender:
     """A charge point sending a rising energy register. Like a real one, it retries a message
-    until it is answered: after a lost connection it reconnects and sends the same value again."""
+    until it is answered: after a lost connection it reconnects and sends the same value again.
+    ``kind``: one of KINDS."""
 
-    def __init__(self, url: str, cp_id: str) -> None:
-        self.cp = SimulatedChargePoint(url, cp_id, open_timeout=2)
+    def __init__(self, url: str, cp_id: str, kind: str = KINDS[0]) -> None:
+        self.kind = kind
+        self.cp: SimulatedChargePoint | SimulatedChargingStation = (
+            SimulatedChargePoint(url, cp_id, open_timeout=2)
+            if kind.startswith("1.6")
+            else SimulatedChargingStation(url, cp_id, open_timeout=2)
+        )
         self.port = int(url.rsplit(":", 1)[1])
         self.answered: list[int] = []
         self.unanswered = 0
         self.reconnects = 0
+        self.transaction: str | None = None
+
+    async def _send(self, value: int) -> None:
+        cp, stamp = self.cp, meter_timestamp(value)
+        if isinstance(cp, SimulatedChargePoint):
+            sampled = [{"value": str(value), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+            await cp.meter_values(1, sampled, timestamp=stamp)
+            return
+        sample = {"value": value, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}
+        if self.kind.endswith("MeterValues"):
+            await cp.meter_values(1, [sample], timestamp=stamp)
+            return
+        if self.transaction is None:  # no register at the start: every value on MQTT is one of the loop's
+            self.transaction = await cp.start_transaction(1, "TAG", sampled=[])
+        transaction = cp.all_transactions[self.transaction]
+        await cp.transaction_event("Updated", transaction, "MeterValuePeriodic", sampled=[sample], timestamp=stamp)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.cp.connect()
         value = 1
         while not stop.is_set():
-            sampled = [{"value": str(value), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
             try:
-                await self.cp.meter_values(1, sampled, timestamp=meter_timestamp(value))
+                await self._send(value)
             except (ConnectionError, TimeoutError):
                 self.unanswered += 1
                 await self._reconnect()
@@ -115,7 +142,7 @@ def run_with_fault(connector: Connector, observer: Observer, fault: Callable[[],
     }
     observer.publish("datapoint_map", {"sensor": topics, "actuator": {}}, qos=2, retain=True)
     observer.wait_for("logs", lambda p: p["msg"].startswith(f"Datapoint map: {CHARGE_POINTS} sensors"))
-    senders = [MeterSender(connector.url, f"CP_F{index}") for index in range(CHARGE_POINTS)]
+    senders = [MeterSender(connector.url, f"CP_F{index}", KINDS[index % len(KINDS)]) for index in range(CHARGE_POINTS)]
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -173,13 +200,17 @@ def assert_nothing_lost(connector: Connector, observer: Observer, senders: list[
 
 
 def raw_meter_values(observer: Observer, cp_id: str) -> set[str]:
-    """The energy values of the MeterValues frames of one charge point on raw_message_to_db."""
+    """The energy values of the MeterValues (2.0.1: and TransactionEvent) frames of one charge point
+    on raw_message_to_db, as text."""
     frames = [m.payload["payload"]["raw_message"] for m in observer.on("raw_message_to_db")]
-    return {
-        json.loads(frame["frame"])[3]["meterValue"][0]["sampledValue"][0]["value"]
-        for frame in frames
-        if frame["charge_point_id"] == cp_id and '"MeterValues"' in frame["frame"]
-    }
+    values = set()
+    for frame in frames:
+        if frame["charge_point_id"] != cp_id or not frame["frame"].startswith("[2,"):
+            continue
+        message = json.loads(frame["frame"])
+        if message[2] in ("MeterValues", "TransactionEvent") and message[3].get("meterValue"):
+            values.add(str(message[3]["meterValue"][0]["sampledValue"][0]["value"]))
+    return values
 
 
 @pytest.mark.parametrize("program", ["bridge", "rawlogger"])
