@@ -1,3 +1,3 @@
 """What the connector's processes share: settings, the bus contract, logging."""
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
