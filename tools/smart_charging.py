@@ -456,7 +456,9 @@ class SmartCharging:
         ordered = sorted(points)
         stretches: list[tuple[float, float, Limit | None]] = []
         for begin, finish in zip(ordered, [*ordered[1:], end], strict=True):
-            limit = self._limit(sources, (begin + finish) / 2, session_start)  # constant inside the stretch
+            # Constant inside the stretch. Taken at its start: periods are found to the millisecond
+            # (``period_at``), so the middle of a stretch shorter than that could round into the next.
+            limit = self._limit(sources, begin, session_start)
             if stretches and stretches[-1][2] == limit:
                 stretches[-1] = (stretches[-1][0], finish, limit)
             else:
