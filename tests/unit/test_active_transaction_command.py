@@ -26,7 +26,7 @@ def store() -> Iterator[Store]:
     opened.close()
 
 
-def ask(store: Store, **args: Any) -> int | None:
+def ask(store: Store, **args: Any) -> int | str | None:
     commands = GatewayCommands(cast(ConnectionRegistry, None), cast(Journal, None), store, 0)
     return asyncio.run(commands.active_transaction(Request("1", "active_transaction", args, 5.0)))
 
