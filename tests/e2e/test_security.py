@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from bench.harness import Broker, Connector, Observer, wait_until
 from tests.support.certs import KeyPair, certificate_authority, client_context, self_signed, signed_by
 from tests.support.chargepoint import SimulatedChargePoint
+from tools.chargepoint201 import SimulatedChargingStation
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +74,7 @@ class Legit:
         await asyncio.to_thread(self.observer.wait_for, self.topic, lambda p: p["value"] == watts, 20)
 
 
-async def refused_status(cp: SimulatedChargePoint) -> int:
+async def refused_status(cp: SimulatedChargePoint | SimulatedChargingStation) -> int:
     with pytest.raises(InvalidStatus) as refused:
         await cp.connect()
     return refused.value.response.status_code
@@ -262,6 +263,14 @@ def test_profile_2_tls_with_basic_auth(tmp_path: Path, broker: Broker) -> None:
             with pytest.raises(Exception):  # noqa: B017 - plain ws:// to a TLS port: any handshake failure
                 await SimulatedChargePoint(f"ws://127.0.0.1:{connector.ocpp_port}", "OTHER", open_timeout=5).connect()
             await legit.still_works()
+            # An OCPP 2.0.1 station is admitted exactly the same way.
+            wrong = SimulatedChargingStation(wss(connector), "OTHER", ssl=trusted, extra_headers=other)
+            assert await refused_status(wrong) == 401
+            right = basic("OTHER", PASSWORDS["OTHER"])
+            async with SimulatedChargingStation(wss(connector), "OTHER", ssl=trusted, extra_headers=right) as station:
+                assert station.subprotocol == "ocpp2.0.1"
+                assert (await station.boot())["status"] == "Accepted"
+            await legit.still_works()
 
     with running(tmp_path, broker, **settings) as (connector, observer):
         asyncio.run(scenario(connector, observer))
@@ -289,6 +298,15 @@ def test_profile_3_requires_a_client_certificate_signed_by_the_ca(tmp_path: Path
             await refused(connector, None)
             await legit.still_works()
             await refused(connector, signed_by(rogue_ca, tmp_path, "ROGUE"))
+            await legit.still_works()
+            # An OCPP 2.0.1 station with its own certificate (CN = its id) is admitted; with another's, not.
+            other_pair = signed_by(ca, tmp_path, "OTHER_201")
+            async with SimulatedChargingStation(
+                wss(connector), "OTHER_201", ssl=client_context(ca.cert, other_pair)
+            ) as station:
+                assert (await station.boot())["status"] == "Accepted"
+            impostor = SimulatedChargingStation(wss(connector), "LEGIT_201", ssl=client_context(ca.cert, other_pair))
+            assert await refused_status(impostor) == 403
             await legit.still_works()
 
     with running(tmp_path, broker, **settings) as (connector, observer):
