@@ -32,6 +32,7 @@ import importlib.util
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tempfile
 import time
@@ -247,11 +248,32 @@ def baseline_process(protocols: tuple[str, ...] = baseline_server.PROTOCOLS) -> 
         process.join(10)
 
 
+#: Lines of the connector's log that say nothing about the run (supervisord as root, plain ws://).
+BENIGN_LOG = ("CRIT Supervisor is running as root", "CRIT Server 'unix_http_server'", "over plain ws://")
+LOG_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|CRIT)\b|Traceback")
+BENCH_CHARGE_POINT = re.compile(r"\b[A-Z]{1,2}\d+-\d+\b")
+LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
+
+
+def log_problems(text: str, limit: int = 20) -> list[str]:
+    """The warnings and errors of a connector log, alike lines counted once (the bench's charge
+    point ids and the timestamps taken out): ``"<count> x <line>"``, most frequent first."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if not LOG_PROBLEM.search(line) or any(benign in line for benign in BENIGN_LOG):
+            continue
+        line = BENCH_CHARGE_POINT.sub("<cp>", LOG_TIME.sub("", line))
+        counts[line[:400]] = counts.get(line[:400], 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: -item[1])
+    return [f"{count} x {line}" for line, count in ordered[:limit]]
+
+
 @contextmanager
 def connector_system(directory: Path, **settings: str) -> Iterator[tuple[Broker, Connector, Control]]:
     broker = Broker(directory)
     broker.start()
     connector = Connector(directory, broker.port, **{**CONNECTOR_SETTINGS, **settings})
+    connector.use_private_control()  # its supervisord socket in ``directory``: other runs of the checkout go on
     connector.start()
     control = Control(broker.port, connector.name)
     try:
@@ -322,9 +344,14 @@ def baseline_runs(url: str, pid: int, runs: dict[str, Run], duration: float, wor
 
 
 def baseline_answers(
-    sizes: list[int], duration: float, workers: int, v201: dict[str, Run] | None = None
+    sizes: list[int],
+    duration: float,
+    workers: int,
+    v201: dict[str, Run] | None = None,
+    v201_duration: float | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The baseline's rows per size (1.6 MeterValues), and of the 2.0.1 phase's ``v201`` runs."""
+    """The baseline's rows per size (1.6 MeterValues), and of the 2.0.1 phase's ``v201`` runs
+    (``v201_duration`` seconds each, default ``duration``)."""
     rows: dict[int, dict[str, Any]] = {}
     v201_rows: dict[str, dict[str, Any]] = {}
     with baseline_process() as (url, pid):
@@ -332,7 +359,7 @@ def baseline_answers(
             rows[size] = baseline_runs(url, pid, {"run": Run(f"B{size}-", size)}, duration, workers)["run"]
             print(f"baseline N={size}: {rows[size]['rate']:.0f}/s p99 {rows[size]['p99_ms']:.1f} ms", flush=True)
         if v201:
-            v201_rows = baseline_runs(url, pid, v201, duration, workers)
+            v201_rows = baseline_runs(url, pid, v201, v201_duration or duration, workers)
             for key, row in v201_rows.items():
                 print(
                     f"baseline ({V201_BASELINES[key]}) N={v201[key].size}: {row['rate']:.0f}/s "
@@ -406,10 +433,13 @@ def connector_answers(
     workers: int,
     label: str = "connector",
     v201: dict[str, Run] | None = None,
+    log: list[str] | None = None,
+    v201_duration: float | None = None,
     **settings: str,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
     """The connector's rows per size (1.6 MeterValues), then of the 2.0.1 phase's ``v201`` runs
-    on the same connector."""
+    on the same connector (``v201_duration`` seconds each, default ``duration``); ``log`` gets the
+    warnings and errors of its log (:func:`log_problems`)."""
     rows: dict[int, dict[str, Any]] = {}
     v201_rows: dict[str, dict[str, Any]] = {}
     with connector_system(directory, **settings) as (broker, connector, control):
@@ -426,7 +456,7 @@ def connector_answers(
                     flush=True,
                 )
             if v201:
-                v201_rows = connector_runs(connector, control, counter, pids, v201, duration, workers)
+                v201_rows = connector_runs(connector, control, counter, pids, v201, v201_duration or duration, workers)
                 for key, row in v201_rows.items():
                     print(
                         f"{label}, {V201_LABELS[key]} N={v201[key].size}: {row['rate']:.0f}/s "
@@ -436,6 +466,8 @@ def connector_answers(
                     )
         finally:
             counter.close()
+    if log is not None:
+        log.extend(log_problems(connector.output()))
     return rows, v201_rows
 
 
@@ -647,6 +679,10 @@ def v201_lines(results: dict[str, Any]) -> list[str]:
             f"| {V201_LABELS[key]} | {c['e2e_values_per_s']:.0f} | {c['e2e_messages_per_s']:.0f} | {b['rate']:.0f} "
             f"| {ratio(c['e2e_messages_per_s'], b['rate'])} | {c['values_delivered']} / {c['values_expected']} |"
         )
+    problems = v.get("connector_log")
+    if problems is not None:
+        lines += ["", "Warnings and errors in the connector's log over this phase's connector (alike lines once):", ""]
+        lines += [f"    {line}" for line in problems] if problems else ["    none"]
     return lines
 
 
@@ -887,6 +923,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated phases to run, no other: answers,v201,many,actuator (e.g. --only v201)",
     )
     parser.add_argument(
+        "--v201-duration",
+        type=float,
+        default=None,
+        help="seconds of each load of the 2.0.1 phase (default: --duration; --quick 1)",
+    )
+    parser.add_argument(
         "--v201-size",
         type=int,
         default=None,
@@ -921,6 +963,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, name, value)
     if args.v201_size is None:
         args.v201_size = args.sizes[len(args.sizes) // 2]
+    if args.v201_duration is None:
+        args.v201_duration = 1.0 if quick else args.duration
     unknown = (set(args.only or ()) | set(filter(None, args.skip.split(",")))) - set(PHASES)
     if unknown:
         parser.error(f"no phase {', '.join(sorted(unknown))}: the phases are {', '.join(PHASES)}")
@@ -938,17 +982,21 @@ def machine_now() -> dict[str, Any]:
     }
 
 
-def v201_phase(
-    root: Path, size: int, duration: float, workers: int, answers: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def v201_phase(root: Path, size: int, duration: float, workers: int) -> dict[str, Any]:
     """The 2.0.1 phase on its own baseline process and connector, with its own 1.6 reference
     (when the answers phase does not run the connector with its defaults)."""
     _, baseline_rows = baseline_answers([], duration, workers, v201_runs(size, "B", reference=True))
     (root / "v201").mkdir()
+    log: list[str] = []
     _, connector_rows = connector_answers(
-        root / "v201", [], duration, workers, "connector", v201=v201_runs(size, "T", reference=True)
+        root / "v201", [], duration, workers, "connector", v201=v201_runs(size, "T", reference=True), log=log
     )
-    return {"baseline": baseline_rows, "connector": connector_rows, "reference": "measured in this phase"}
+    return {
+        "baseline": baseline_rows,
+        "connector": connector_rows,
+        "reference": "measured in this phase",
+        "connector_log": log,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -969,6 +1017,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "many_duration": args.many_duration,
             "workers": args.workers,
             "v201_size": args.v201_size,
+            "v201_duration": args.v201_duration,
         },
         "answers": {"connector": {}, "baseline": {}},
     }
@@ -984,29 +1033,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 side: v201_runs(args.v201_size, prefix, reference) if along else None
                 for side, prefix in (("baseline", "B"), ("connector", "T"))
             }
-            base, base201 = baseline_answers(args.sizes, args.duration, args.workers, runs["baseline"])
+            base, base201 = baseline_answers(
+                args.sizes, args.duration, args.workers, runs["baseline"], args.v201_duration
+            )
             results["answers"] = {"baseline": {str(k): v for k, v in base.items()}}
             for key, settings in CONFIGURATIONS.items():
                 if key not in args.configurations:
                     continue
                 (root / key).mkdir()
                 extra = runs["connector"] if key == "connector" else None
+                log: list[str] = []
                 rows, rows201 = connector_answers(
-                    root / key, args.sizes, args.duration, args.workers, LABELS[key], extra, **settings
+                    root / key,
+                    args.sizes,
+                    args.duration,
+                    args.workers,
+                    LABELS[key],
+                    extra,
+                    log,
+                    args.v201_duration,
+                    **settings,
                 )
                 results["answers"][key] = {str(k): v for k, v in rows.items()}
                 if extra:
-                    v201 = {"baseline": base201, "connector": rows201, "reference": "measured in this phase"}
+                    v201 = {
+                        "baseline": base201,
+                        "connector": rows201,
+                        "reference": "measured in this phase",
+                        "connector_log": log,
+                    }
                     if not reference:
                         v201["baseline"] = {"meter_values_16": base[args.v201_size], **base201}
                         v201["connector"] = {"meter_values_16": rows[args.v201_size], **rows201}
-                        v201["reference"] = f"the answers phase's row N={args.v201_size} (the same connector)"
+                        v201["reference"] = (
+                            f"the answers phase's row N={args.v201_size} ({args.duration:g} s, the same baseline "
+                            "process and connector, just before)"
+                        )
         if "v201" in phases and v201 is None:
-            v201 = v201_phase(root, args.v201_size, args.duration, args.workers)
+            v201 = v201_phase(root, args.v201_size, args.v201_duration, args.workers)
         if v201 is not None:
             results["v201"] = {
                 "size": args.v201_size,
-                "duration": args.duration,
+                "duration": args.v201_duration,
                 "machine": {**machine_before, "load_average_after": machine_now()["load_average"]},
                 **v201,
             }

@@ -1,5 +1,5 @@
-"""The throughput benchmark works: --quick runs every phase and reports every row with sane
-numbers. No timing thresholds: this machine's speed is not what is tested here."""
+"""The throughput benchmark works: --quick runs every phase (the 2.0.1 one too) and reports every
+row with sane numbers. No timing thresholds: this machine's speed is not what is tested here."""
 
 from __future__ import annotations
 
@@ -36,9 +36,21 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
     assert set(results["many"]["connector"]["rss_loaded"]) == {"gateway", "bridge", "rawlogger", "mosquitto"}
     actuator = results["actuator"]
     assert 0 < actuator["p50_ms"] <= actuator["p99_ms"] and actuator["baseline_p99_ms"] > 0
+    v201 = results["v201"]  # beside the 1.6 rows, on the same connector: MeterValues, TransactionEvent Updated
+    assert v201["size"] in sizes
+    assert set(v201["connector"]) == set(v201["baseline"]) == {"meter_values_16", "meter_values", "transaction_event"}
+    for side in ("connector", "baseline"):
+        for row in v201[side].values():
+            assert row["answered"] > 0 and row["errors"] == 0 and row["call_errors"] == 0
+            assert 0 < row["p50_ms"] <= row["p99_ms"] < 10_000
+    for key in ("meter_values", "transaction_event"):
+        row = v201["connector"][key]
+        assert row["values_delivered"] == row["values_expected"] == 4 * row["answered"]  # nothing lost
+        assert row["e2e_messages_per_s"] > 0
 
     report = (tmp_path / "throughput.md").read_text()
-    for heading in ("## Answers", "## End to end", "## CPU microseconds", "charge points connected", "## Actuator"):
+    headings = ("## Answers", "## End to end", "## CPU microseconds", "charge points connected", "## Actuator")
+    for heading in (*headings, "## OCPP 2.0.1", "2.0.1 TransactionEvent Updated"):
         assert heading in report
     assert all(f"\n| {size} |" in report for size in sizes)
     assert json.loads((tmp_path / "throughput.json").read_text())["answers"] == results["answers"]
