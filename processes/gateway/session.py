@@ -40,9 +40,11 @@ from websockets.exceptions import ConnectionClosed
 
 from common.bus import INBOUND, OUTBOUND, ErrorCode
 from common.schemas import passes
+from processes.gateway.authorization import Authorizer
 from processes.gateway.command_server import CommandError
 from processes.gateway.frames import CALLRESULT, Rejected, call_error, check_call, parse_frame
 from processes.gateway.pacing import Pacer
+from processes.gateway.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +159,19 @@ class OcppSession(ChargePoint):
         response_timeout: float,
         max_calls_per_second: int = 20,
         lifecycle: Lifecycle | None = None,
+        store: Store | None = None,
+        heartbeat_interval: int = 300,
+        authorizer: Authorizer | None = None,
     ) -> None:
         # Our logger, not the library's: its unexpected handler errors are ours to report.
         super().__init__(cp_id, connection, response_timeout=response_timeout, logger=log)
         self._bus = bus
+        #: Transactions across restarts (``store.py``); the version packages' handlers need it.
+        self._store: Store = store if store is not None else Store(":memory:")
+        #: The ``interval`` of the BootNotification answer (OCPP_HEARTBEAT_INTERVAL).
+        self._heartbeat_interval = heartbeat_interval
+        #: ``OCPP_AUTHORIZE=listed``: the id tags file answers; None: every id tag is accepted.
+        self._authorizer = authorizer
         self.connected_since = int(time.time() * 1000)
         self.last_message = self.connected_since
         #: Connector (1.6) or EVSE (2.0.1) id -> its last reported status.

@@ -15,10 +15,8 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, GenericStatus, RegistrationStatus
 
 from common.schemas import V16
-from processes.gateway.authorization import Authorizer
 from processes.gateway.onboarding import text_or_none
-from processes.gateway.session import Connection, Lifecycle, OcppSession, SessionBus, empty_results, utc_now_iso
-from processes.gateway.store import Store
+from processes.gateway.session import OcppSession, empty_results, utc_now_iso
 from processes.gateway.v16.calls import build_call
 
 log = logging.getLogger(__name__)
@@ -33,32 +31,6 @@ _ACCEPTED = {"status": AuthorizationStatus.accepted}
 class ChargePointSession(OcppSession, ChargePoint):
     EMPTY_RESULTS = empty_results(call_result, V16)
     subprotocol = SUBPROTOCOL
-
-    def __init__(
-        self,
-        cp_id: str,
-        connection: Connection,
-        *,
-        bus: SessionBus,
-        store: Store,
-        heartbeat_interval: int,
-        response_timeout: float,
-        max_calls_per_second: int = 20,
-        lifecycle: Lifecycle | None = None,
-        authorizer: Authorizer | None = None,
-    ) -> None:
-        super().__init__(
-            cp_id,
-            connection,
-            bus=bus,
-            response_timeout=response_timeout,
-            max_calls_per_second=max_calls_per_second,
-            lifecycle=lifecycle,
-        )
-        self._store = store
-        self._heartbeat_interval = heartbeat_interval
-        #: ``OCPP_AUTHORIZE=listed``: the id tags file answers; None: every id tag is accepted.
-        self._authorizer = authorizer
 
     def build_call(self, action: str, payload: dict[str, Any]) -> Any:
         return build_call(action, payload)

@@ -22,11 +22,10 @@ from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action
 
 from common.schemas import V201
-from processes.gateway.authorization import Authorizer, IdTagInfo
+from processes.gateway.authorization import IdTagInfo
 from processes.gateway.frames import spelled_for_201
 from processes.gateway.onboarding import text_or_none
-from processes.gateway.session import Connection, Lifecycle, OcppSession, SessionBus, empty_results, utc_now_iso
-from processes.gateway.store import Store
+from processes.gateway.session import OcppSession, empty_results, utc_now_iso
 from processes.gateway.v201.calls import build_call
 
 log = logging.getLogger(__name__)
@@ -86,30 +85,8 @@ class ChargingStationSession(OcppSession, ChargePoint):
     EMPTY_RESULTS = empty_results(call_result, V201)
     subprotocol = SUBPROTOCOL
 
-    def __init__(
-        self,
-        cp_id: str,
-        connection: Connection,
-        *,
-        bus: SessionBus,
-        store: Store,
-        heartbeat_interval: int,
-        response_timeout: float,
-        max_calls_per_second: int = 20,
-        lifecycle: Lifecycle | None = None,
-        authorizer: Authorizer | None = None,
-    ) -> None:
-        super().__init__(
-            cp_id,
-            connection,
-            bus=bus,
-            response_timeout=response_timeout,
-            max_calls_per_second=max_calls_per_second,
-            lifecycle=lifecycle,
-        )
-        self._store = store
-        self._heartbeat_interval = heartbeat_interval
-        self._authorizer = authorizer
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         #: requestId -> who waits for the NotifyReport parts of that report (onboarding).
         self.report_listeners: dict[int, Callable[[dict[str, Any]], None]] = {}
 
