@@ -896,7 +896,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     right.set(xscale="log", yscale="log", xlabel="charge points N", ylabel="answer latency ms", title="Latency")
     right.legend(fontsize=8)
     right.grid(True, alpha=0.3)
-    figure.suptitle(f"OCPP connector vs bare ocpp central system, {results['date']}")
+    date = (results.get("provenance") or {}).get("answers", {}).get("date", results["date"])  # --merge
+    figure.suptitle(f"OCPP connector vs bare ocpp central system, {date}")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
