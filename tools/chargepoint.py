@@ -48,6 +48,7 @@ that takes amperes only. Quirks come with a model of one's own::
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import contextvars
@@ -146,7 +147,29 @@ class AnswerCallError(Exception):
         self.details = dict(details or {})
 
 
-class SimulatedChargePoint(ChargePointMessages):
+class Connecting(abc.ABC):
+    """``async with``: :meth:`connect` on entering, :meth:`close` on leaving (the 1.6 charge point and
+    the 2.0.1 station alike)."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the websocket."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the websocket."""
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+class SimulatedChargePoint(ChargePointMessages, Connecting):
     """An OCPP 1.6J charge point speaking raw OCPP-J frames over a real websocket."""
 
     def __init__(
@@ -255,15 +278,6 @@ class SimulatedChargePoint(ChargePointMessages):
         if task is not None and task is not asyncio.current_task():
             await task
             self._reader_task = None
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     def _require_ws(self) -> ClientConnection:
         if not self.connected or self._ws is None:

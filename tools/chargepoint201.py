@@ -49,12 +49,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Final, NamedTuple, Self
+from typing import Any, Final, NamedTuple
 
 from websockets.datastructures import HeadersLike
 
-from tools.chargepoint import AnswerCallError, BootTrigger, SimulatedChargePoint
+from tools.chargepoint import AnswerCallError, BootTrigger, Connecting, SimulatedChargePoint
 from tools.device_model201 import DeviceModel, factory_device_model
 from tools.local_list import LocalAuthorizationList
 from tools.ocppj import (
@@ -196,7 +195,7 @@ class _Transport(SimulatedChargePoint):
         await super()._send_frame(frame)
 
 
-class SimulatedChargingStation:
+class SimulatedChargingStation(Connecting):
     """An OCPP 2.0.1 charging station speaking raw OCPP-J frames over a real websocket.
 
     ``device_model``: its components and variables (default: :func:`factory_device_model` with one
@@ -354,15 +353,6 @@ class SimulatedChargingStation:
         await self.close()
         await self.connect()
         return await self.boot(reason)
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def call(self, action: str, payload: JSONDict, timeout: float = 10) -> JSONDict:  # noqa: ASYNC109
         """Send a CALL, return the CALLRESULT payload; CallErrorReceived on a CALLERROR, TimeoutError,

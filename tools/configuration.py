@@ -27,10 +27,11 @@ Key names are matched without regard to case (OCPP's ``CiString``); answers use 
 
 from __future__ import annotations
 
+import abc
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from tools.ocppj import DEFAULT_CONFIGURATION, JSONDict
 
@@ -40,6 +41,7 @@ __all__ = [
     "MEASURANDS",
     "SIMULATED_MEASURANDS",
     "ConfigurationStore",
+    "EffectiveValues",
     "factory_configuration",
 ]
 
@@ -136,7 +138,31 @@ class _Key:
     readonly: bool
 
 
-class ConfigurationStore:
+class EffectiveValues(abc.ABC):
+    """The value a charger uses now (:meth:`effective`, a 1.6 key's or a 2.0.1 variable's) read as
+    a number or a list."""
+
+    #: Whether ``-5`` reads as a whole number (2.0.1's device model) or as none (1.6's keys).
+    signed_ints: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def effective(self, key: str) -> str | None:
+        """The value in force, None when absent."""
+
+    def effective_int(self, key: str) -> int | None:
+        """:meth:`effective` as a whole number, None when absent or not one."""
+        value = (self.effective(key) or "").strip()
+        return int(value) if (value.lstrip("-") if self.signed_ints else value).isdigit() else None
+
+    def effective_list(self, key: str) -> list[str] | None:
+        """:meth:`effective` as a comma-separated list (``[]`` for an empty value), None when absent."""
+        value = self.effective(key)
+        if value is None:
+            return None
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class ConfigurationStore(EffectiveValues):
     """OCPP 1.6 configuration keys (value, read-only) and how a real charger answers for them.
 
     ``entries``: ``{"key", "value", "readonly"}`` dicts, GetConfiguration's shape; by default the
@@ -200,18 +226,6 @@ class ConfigurationStore:
         if entry is None:
             return None
         return self._in_force.get(entry.key, entry.value)
-
-    def effective_int(self, key: str) -> int | None:
-        """:meth:`effective` as a whole number, None when absent or not one."""
-        value = self.effective(key)
-        return int(value) if value is not None and value.strip().isdigit() else None
-
-    def effective_list(self, key: str) -> list[str] | None:
-        """:meth:`effective` as a comma-separated list (``[]`` for an empty value), None when absent."""
-        value = self.effective(key)
-        if value is None:
-            return None
-        return [item.strip() for item in value.split(",") if item.strip()]
 
     @property
     def pending(self) -> dict[str, str | None]:

@@ -32,10 +32,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from common.device_model import parse_variable_key, variable_key
-from tools.configuration import SIMULATED_MEASURANDS
+from tools.configuration import MEASURANDS as MEASURANDS_V16
+from tools.configuration import SIMULATED_MEASURANDS, EffectiveValues
 from tools.ocppj import JSONDict
 
 __all__ = [
@@ -53,33 +54,15 @@ READ_ONLY: Final = "ReadOnly"
 READ_WRITE: Final = "ReadWrite"
 WRITE_ONLY: Final = "WriteOnly"
 
-#: Every measurand of OCPP 2.0.1 (MeasurandEnumType).
+#: Every measurand of OCPP 2.0.1 (MeasurandEnumType): 1.6's but RPM and Temperature, and the net
+#: and apparent energies.
 MEASURANDS: Final = (
-    "Current.Export",
-    "Current.Import",
-    "Current.Offered",
-    "Energy.Active.Export.Register",
-    "Energy.Active.Import.Register",
-    "Energy.Reactive.Export.Register",
-    "Energy.Reactive.Import.Register",
-    "Energy.Active.Export.Interval",
-    "Energy.Active.Import.Interval",
+    *(name for name in MEASURANDS_V16 if name not in ("RPM", "Temperature")),
     "Energy.Active.Net",
-    "Energy.Reactive.Export.Interval",
-    "Energy.Reactive.Import.Interval",
     "Energy.Reactive.Net",
     "Energy.Apparent.Net",
     "Energy.Apparent.Import",
     "Energy.Apparent.Export",
-    "Frequency",
-    "Power.Active.Export",
-    "Power.Active.Import",
-    "Power.Factor",
-    "Power.Offered",
-    "Power.Reactive.Export",
-    "Power.Reactive.Import",
-    "SoC",
-    "Voltage",
 )
 
 #: The measurand lists of the controllers (MemberList of measurands).
@@ -182,7 +165,7 @@ class _Pending:
 
 
 @dataclass
-class DeviceModel:
+class DeviceModel(EffectiveValues):
     """A charging station's device model and its answers (see the module's text).
 
     ``refuse``: keys whose SetVariables is refused (``Rejected``, or the status a mapping gives);
@@ -190,6 +173,8 @@ class DeviceModel:
     value comes from a function (what the station knows now: installed profiles, list entries).
     Every attribute is public and may be changed while running.
     """
+
+    signed_ints: ClassVar[bool] = True
 
     variables: list[Variable] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
@@ -290,19 +275,9 @@ class DeviceModel:
         pending = self._in_force.get(variable.key)
         return pending.value if pending is not None else self.attribute_values(variable).get(ACTUAL)
 
-    def effective_int(self, key: str) -> int | None:
-        value = (self.effective(key) or "").strip()
-        return int(value) if value.lstrip("-").isdigit() else None
-
     def effective_bool(self, key: str, default: bool = False) -> bool:
         value = (self.effective(key) or "").strip().lower()
         return default if value not in ("true", "false") else value == "true"
-
-    def effective_list(self, key: str) -> list[str] | None:
-        value = self.effective(key)
-        if value is None:
-            return None
-        return [item.strip() for item in value.split(",") if item.strip()]
 
     @property
     def pending(self) -> dict[str, str | None]:
@@ -588,19 +563,18 @@ def factory_device_model(
     def count(component: str | JSONDict, name: str, value: int, instance: str | None = None, **extra: Any) -> Variable:
         return _var(component, name, str(value), mutability=ro, data_type="integer", instance=instance, **extra)
 
-    availability = "Available,Occupied,Reserved,Unavailable,Faulted"
+    def available(component: str | JSONDict) -> list[Variable]:
+        """AvailabilityState and Available, of the station, an EVSE or a connector."""
+        availability = "Available,Occupied,Reserved,Unavailable,Faulted"
+        state = _var(
+            component, "AvailabilityState", "Available", mutability=ro, data_type="OptionList", values_list=availability
+        )
+        return [state, flag(component, "Available", True, ro)]
+
     variables: list[Variable] = [
         _var("ChargingStation", "Model", model, mutability=ro),
         _var("ChargingStation", "VendorName", vendor, mutability=ro),
-        _var(
-            "ChargingStation",
-            "AvailabilityState",
-            "Available",
-            mutability=ro,
-            data_type="OptionList",
-            values_list=availability,
-        ),
-        flag("ChargingStation", "Available", True, ro),
+        *available("ChargingStation"),
         count("ChargingStation", "SupplyPhases", phases),
     ]
     per_evse = max_power_w
@@ -609,30 +583,14 @@ def factory_device_model(
         power = _var(component, "Power", "0", mutability=ro, data_type="decimal", unit="W", max_limit=per_evse)
         power.attributes["MaxSet"] = f"{per_evse:g}"
         variables += [
-            _var(
-                component,
-                "AvailabilityState",
-                "Available",
-                mutability=ro,
-                data_type="OptionList",
-                values_list=availability,
-            ),
-            flag(component, "Available", True, ro),
+            *available(component),
             power,
             count(component, "SupplyPhases", phases),
         ]
         for connector in range(1, connectors_per_evse + 1):
             plug: JSONDict = {"name": "Connector", "evse": {"id": evse, "connectorId": connector}}
             variables += [
-                _var(
-                    plug,
-                    "AvailabilityState",
-                    "Available",
-                    mutability=ro,
-                    data_type="OptionList",
-                    values_list=availability,
-                ),
-                flag(plug, "Available", True, ro),
+                *available(plug),
                 _var(plug, "ConnectorType", "cType2", mutability=ro),
                 count(plug, "SupplyPhases", phases),
             ]

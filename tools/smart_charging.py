@@ -66,14 +66,15 @@ of RemoteStartTransaction (5.11).
 
 from __future__ import annotations
 
+import abc
 import enum
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from tools.configuration import ConfigurationStore
 from tools.ocppj import JSONDict
@@ -84,8 +85,10 @@ __all__ = [
     "TX_DEFAULT",
     "ChargingProfile",
     "Limit",
+    "ModelOptions",
     "SchedulePeriod",
     "SmartCharging",
+    "SmartChargingCalls",
     "SmartChargingError",
     "Transaction",
     "WhenUnlimited",
@@ -126,6 +129,22 @@ class WhenUnlimited(enum.StrEnum):
     MAXIMUM = "maximum"
     #: ``Accepted``, a ``chargingSchedule`` whose ``chargingSchedulePeriod`` is empty.
     EMPTY_PERIODS = "empty-periods"
+
+
+class ModelOptions(TypedDict, total=False):
+    """The options of :class:`SmartCharging` that a 2.0.1 station's model passes on to it (its text
+    tells them; absent: the same defaults)."""
+
+    max_stack_level: int | None
+    rate_units: Iterable[str]
+    max_periods: int | None
+    max_profiles: int | None
+    phases: int
+    voltage: float
+    max_current: float
+    supported: bool
+    when_unlimited: WhenUnlimited | str
+    clock: Callable[[], float]
 
 
 def amperes_to_watts(amperes: float, phases: int, voltage: float = VOLTAGE) -> float:
@@ -270,7 +289,35 @@ def _is_int(value: Any) -> bool:
     return type(value) is int
 
 
-class SmartCharging:
+class SmartChargingCalls(abc.ABC):
+    """The answers to SetChargingProfile, ClearChargingProfile and GetCompositeSchedule, in a
+    version's shapes (the abstract methods)."""
+
+    def answer(self, action: str, payload: Mapping[str, Any], *, now: float | None = None) -> JSONDict | None:
+        """The CALLRESULT payload of a smart-charging call, None for another action. Raises
+        :class:`SmartChargingError` for a CALLERROR."""
+        if action == "SetChargingProfile":
+            return {"status": self.set_charging_profile(payload, now=now)}
+        if action == "ClearChargingProfile":
+            return {"status": self.clear_charging_profile(payload, now=now)}
+        if action == "GetCompositeSchedule":
+            return self.get_composite_schedule(payload, now=now)
+        return None
+
+    @abc.abstractmethod
+    def set_charging_profile(self, payload: Any, *, now: float | None = None) -> str:
+        """SetChargingProfile's status."""
+
+    @abc.abstractmethod
+    def clear_charging_profile(self, payload: Any, *, now: float | None = None) -> str:
+        """ClearChargingProfile's status."""
+
+    @abc.abstractmethod
+    def get_composite_schedule(self, payload: Any, *, now: float | None = None) -> JSONDict:
+        """GetCompositeSchedule's answer."""
+
+
+class SmartCharging(SmartChargingCalls):
     """A charge point's charging profiles and its smart-charging answers (see the module's text).
 
     ``connectors``: how many it has (None: any connector number is taken). ``max_stack_level``,
@@ -493,17 +540,6 @@ class SmartCharging:
                         del self.profiles[profile.id]
 
     # ------------------------------------------------------------------ OCPP
-
-    def answer(self, action: str, payload: JSONDict, *, now: float | None = None) -> JSONDict | None:
-        """The CALLRESULT payload of a smart-charging call, None for another action. Raises
-        :class:`SmartChargingError` for a CALLERROR."""
-        if action == "SetChargingProfile":
-            return {"status": self.set_charging_profile(payload, now=now)}
-        if action == "ClearChargingProfile":
-            return {"status": self.clear_charging_profile(payload, now=now)}
-        if action == "GetCompositeSchedule":
-            return self.get_composite_schedule(payload, now=now)
-        return None
 
     def set_charging_profile(self, payload: JSONDict, *, now: float | None = None) -> str:
         """SetChargingProfile.conf's status; an accepted profile is installed."""

@@ -30,20 +30,12 @@ Usage::
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any, Final, Unpack
 
 from tools.device_model201 import DeviceModel
 from tools.ocppj import JSONDict
-from tools.smart_charging import (
-    MAX_CURRENT,
-    TX,
-    VOLTAGE,
-    SmartCharging,
-    SmartChargingError,
-    WhenUnlimited,
-)
+from tools.smart_charging import TX, ModelOptions, SmartCharging, SmartChargingCalls, SmartChargingError, WhenUnlimited
 
 __all__ = ["STATION_MAX", "SmartCharging201", "SmartChargingError", "WhenUnlimited"]
 
@@ -53,39 +45,19 @@ _FROM_V16: Final = {"ChargePointMaxProfile": STATION_MAX}
 _PURPOSES: Final = (STATION_MAX, "TxDefaultProfile", TX)
 
 
-class SmartCharging201:
+class SmartCharging201(SmartChargingCalls):
     """A 2.0.1 station's charging profiles over the 1.6 model ``model`` (see the module's text)."""
 
     def __init__(
         self,
         *,
         evses: int | None = None,
-        max_stack_level: int | None = None,
-        rate_units: Iterable[str] = ("A", "W"),
-        max_periods: int | None = None,
-        max_profiles: int | None = None,
-        phases: int = 3,
-        voltage: float = VOLTAGE,
-        max_current: float = MAX_CURRENT,
-        supported: bool = True,
-        when_unlimited: WhenUnlimited | str = WhenUnlimited.NO_SCHEDULE,
         tx_profile_needs_transaction_id: bool = True,
-        clock: Callable[[], float] = time.time,
+        **options: Unpack[ModelOptions],
     ) -> None:
+        """``evses``: how many (None: any EVSE id is taken); ``options``: those of the 1.6 model."""
         #: The 1.6 model holding the profiles (in 1.6's shapes) and computing the limits.
-        self.model = SmartCharging(
-            connectors=evses,
-            max_stack_level=max_stack_level,
-            rate_units=rate_units,
-            max_periods=max_periods,
-            max_profiles=max_profiles,
-            phases=phases,
-            voltage=voltage,
-            max_current=max_current,
-            supported=supported,
-            when_unlimited=when_unlimited,
-            clock=clock,
-        )
+        self.model = SmartCharging(connectors=evses, **options)
         self.tx_profile_needs_transaction_id = tx_profile_needs_transaction_id
         #: The 2.0.1 ``chargingProfile`` of every profile received, by id (installed ones: :attr:`profiles`).
         self.bodies: dict[int, JSONDict] = {}
@@ -164,17 +136,6 @@ class SmartCharging201:
                 del self.bodies[number]
 
     # ------------------------------------------------------------------ OCPP
-
-    def answer(self, action: str, payload: Mapping[str, Any], *, now: float | None = None) -> JSONDict | None:
-        """The CALLRESULT payload of a smart-charging call, None for another action (GetChargingProfiles
-        is :meth:`charging_profiles`). Raises :class:`SmartChargingError` for a CALLERROR."""
-        if action == "SetChargingProfile":
-            return {"status": self.set_charging_profile(payload, now=now)}
-        if action == "ClearChargingProfile":
-            return {"status": self.clear_charging_profile(payload, now=now)}
-        if action == "GetCompositeSchedule":
-            return self.get_composite_schedule(payload, now=now)
-        return None
 
     def to_v16(self, body: Mapping[str, Any]) -> JSONDict:
         """A 2.0.1 ``chargingProfile`` in 1.6's ``csChargingProfiles`` shape."""

@@ -1,6 +1,6 @@
 """A simulated OCPP 2.0.1 charging station with EVSEs that run charging sessions
 (``python -m tools.simulate --protocol ocpp2.0.1``): :class:`Station201`, the 2.0.1 twin of
-:class:`tools.station.Station`.
+:class:`tools.station.Station` (both are :class:`tools.station.StationBase`).
 
 Each EVSE repeats: Available → Occupied, Authorize, TransactionEvent Started (Transaction.Begin
 register, the ``SampledDataCtrlr.TxStartedMeasurands``), Updated every
@@ -18,26 +18,19 @@ with back-off; a session it interrupted ends with PowerLoss.
 from __future__ import annotations
 
 import asyncio
-import base64
-import logging
 import math
-import random
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from common import __version__
-from tools.chargepoint import AnswerCallError
 from tools.chargepoint201 import SimulatedChargingStation, id_token_of
 from tools.charging import Meter, Vehicle, sample
 from tools.configuration import FACTORY_MAX_MEASURANDS, SIMULATED_MEASURANDS
 from tools.device_model201 import DeviceModel, factory_device_model
 from tools.ocppj import AnswerSpec, JSONDict
-from tools.smart_charging201 import SmartCharging201, SmartChargingError
-from tools.station import CONNECTION_ERRORS, MAX_BACKOFF, ChargerBehaviour, SessionPlan, wait_any
+from tools.smart_charging201 import SmartCharging201
+from tools.station import ChargerBehaviour, SessionPlan, SessionState, StationBase, basic_auth_headers
 
 __all__ = ["EvseState", "Station201", "device_model_for", "sampled_values_201"]
-
-log = logging.getLogger(__name__)
 
 ENERGY = "Energy.Active.Import.Register"
 
@@ -75,31 +68,15 @@ def sampled_values_201(values: list[JSONDict]) -> list[JSONDict]:
 
 
 @dataclass
-class EvseState:
-    """An EVSE (with one connector) and its session; the attributes of :class:`tools.station.ConnectorState`."""
+class EvseState(SessionState[str]):
+    """An EVSE (with one connector) and its session: string transaction ids; the idToken and the
+    remoteStartId a RequestStartTransaction asked for."""
 
-    number: int
-    meter: Meter
-    initial_wh: float
-    status: str = "Available"
-    transaction: str | None = None
-    id_tag: str = ""
-    vehicle: Vehicle | None = None
-    session_start_wh: float = 0.0
-    sessions_done: int = 0
     requested_token: JSONDict | None = None
     remote_start_id: int | None = None
-    start_wake: asyncio.Event = field(default_factory=asyncio.Event)
-    stop_wake: asyncio.Event = field(default_factory=asyncio.Event)
-    following_w: float | None = None
-    lowered_at: float | None = None
-
-    @property
-    def session_wh(self) -> float:
-        return self.meter.register_wh - self.session_start_wh if self.transaction is not None else 0.0
 
 
-class Station201:
+class Station201(StationBase[EvseState]):
     """One simulated 2.0.1 charging station and its EVSEs, until its sessions are done or ``stop`` is set."""
 
     def __init__(
@@ -114,25 +91,14 @@ class Station201:
         device_model: DeviceModel | None = None,
         smart_charging: SmartCharging201 | None = None,
     ) -> None:
-        self.cp_id = cp_id
-        self.plan = plan
-        self.behaviour = behaviour or ChargerBehaviour()
-        self.stop = stop
-        self.rng = random.Random(cp_id)  # noqa: S311 - simulation, not cryptography
-        self.connectors = [self._new_evse(number) for number in range(1, evses + 1)]
-        self.state = "starting"
-        self.errors = 0
-        headers = None
-        if password is not None:
-            token = base64.b64encode(f"{cp_id}:{password}".encode()).decode()
-            headers = {"Authorization": f"Basic {token}"}
+        super().__init__(cp_id, evses, plan, stop, behaviour)
         #: The station's device model (what GetVariables, SetVariables and the reports answer from).
         self.device_model = device_model or device_model_for(self.behaviour, evses, plan.interval)
         self.cs = SimulatedChargingStation(
             url,
             cp_id,
             answers=self._answers(),
-            extra_headers=headers,
+            extra_headers=basic_auth_headers(cp_id, password),
             device_model=self.device_model,
             smart_charging=smart_charging,
             boot_trigger=self.behaviour.boot_trigger,
@@ -147,73 +113,21 @@ class Station201:
         )
 
     @property
+    def link(self) -> SimulatedChargingStation:
+        return self.cs
+
+    @property
     def smart_charging(self) -> SmartCharging201:
         return self.cs.smart_charging
 
-    def _new_evse(self, number: int) -> EvseState:
-        register = round(self.rng.uniform(100_000, 2_000_000), 1)
-        return EvseState(number, Meter(register_wh=register), initial_wh=register)
-
-    def connector_done(self, evse: EvseState) -> bool:
-        return self.plan.sessions > 0 and evse.sessions_done >= self.plan.sessions
-
-    @property
-    def done(self) -> bool:
-        return all(self.connector_done(evse) for evse in self.connectors)
+    def _connector_state(self, number: int, meter: Meter, initial_wh: float) -> EvseState:
+        return EvseState(number, meter, initial_wh=initial_wh)
 
     # -- running ------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        backoff = 1.0
-        while not self.stop.is_set() and not self.done:
-            try:
-                await self._connected_run()
-                backoff = 1.0
-            except (*CONNECTION_ERRORS, ConnectionError) as error:
-                self.errors += 1
-                self.state = f"disconnected ({type(error).__name__}: {error}); retrying in {backoff:g} s"
-                log.info("%s: %s", self.cp_id, self.state)
-                await wait_any([self.stop], backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
-            finally:
-                await self.cs.close()
-        self.state = "done" if self.done else "stopped"
-
-    async def _connected_run(self) -> None:
-        self.state = "connecting"
-        await self.cs.connect()
-        if not self.behaviour.never_boot:
-            boot = await self.cs.boot()
-            if boot.get("status") != "Accepted":
-                raise ValueError(f"BootNotification answered {boot.get('status')}")
-        self.state = "connected"
-        for evse in self.connectors:
-            await self._recover(evse)
-        loops = [asyncio.create_task(self._evse_loop(e), name=f"{self.cp_id}-{e.number}") for e in self.connectors]
-        keep_alive = asyncio.create_task(self._keep_alive(loops))
-        try:
-            done, _ = await asyncio.wait([*loops, keep_alive], return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in [*loops, keep_alive]:
-                task.cancel()
-            await asyncio.gather(*loops, keep_alive, return_exceptions=True)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
 
     def heartbeat_interval(self) -> float:
         """``OCPPCommCtrlr.HeartbeatInterval`` (the BootNotification's interval sets it), else 300 s."""
         return float(self.device_model.effective_int("OCPPCommCtrlr.HeartbeatInterval") or 300)
-
-    async def _keep_alive(self, loops: list[asyncio.Task[None]]) -> None:
-        last_beat = time.monotonic()
-        while not all(loop.done() for loop in loops):
-            if not self.cs.connected:
-                raise ConnectionError(f"connection closed (code {self.cs.close_code})")
-            if time.monotonic() >= last_beat + self.heartbeat_interval():
-                await self.cs.heartbeat()
-                last_beat = time.monotonic()
-            await asyncio.sleep(0.2)
 
     async def _recover(self, evse: EvseState) -> None:
         """After a (re)connect: end the session a lost connection interrupted; report the status."""
@@ -228,19 +142,14 @@ class Station201:
         evse.meter.idle()
         await self._set_status(evse, "Available")
 
-    async def _evse_loop(self, evse: EvseState) -> None:
-        pause = self.plan.pause * self.rng.uniform(0.1, 1.0)  # stagger the first sessions
-        while not self.stop.is_set() and not self.connector_done(evse):
-            if evse.requested_token is None:
-                await wait_any([self.stop, evse.start_wake], pause)
-            if self.stop.is_set():
-                return
-            evse.start_wake.clear()
-            remote, evse.requested_token = evse.requested_token, None
-            token = remote or id_token_of(f"TAG-{self.rng.randrange(1000, 9999)}")
-            assert token is not None  # noqa: S101
-            await self._session(evse, token, remote is not None)
-            pause = self.plan.pause
+    def _requested(self, evse: EvseState) -> bool:
+        return evse.requested_token is not None
+
+    async def _next_session(self, evse: EvseState) -> None:
+        remote, evse.requested_token = evse.requested_token, None
+        token = remote or id_token_of(self._local_tag())
+        assert token is not None  # noqa: S101
+        await self._session(evse, token, remote is not None)
 
     async def _set_status(self, evse: EvseState, status: str) -> None:
         evse.status = status
@@ -311,62 +220,16 @@ class Station201:
             values.insert(0, sample(str(evse.meter.reading_wh), ENERGY, "Wh", context))
         return sampled_values_201(values)
 
-    def offered_w(self, evse: EvseState) -> float:
-        """The charger's maximum within the EVSE's limit and its share of the station's maximum."""
-        model = self.smart_charging
-        offered = model.max_power_w
-        own = model.limit_now(evse.number)
-        if own is not None:
-            offered = min(offered, own)
-        cap = model.station_limit_now()
-        if cap is not None:
-            sharing = sum(1 for other in self.connectors if other.transaction is not None or other is evse)
-            offered = min(offered, cap / max(1, sharing))
-        return max(0.0, offered)
+    def _station_limit_now(self) -> float | None:
+        return self.smart_charging.station_limit_now()
 
-    def vehicle_limit_w(self, evse: EvseState, now: float) -> float:
-        offered = self.offered_w(evse)
-        delay = self.behaviour.ramp_down_delay
-        if evse.following_w is None or offered >= evse.following_w or delay <= 0:
-            evse.following_w, evse.lowered_at = offered, None
-        elif evse.lowered_at is None:
-            evse.lowered_at = now
-        elif now - evse.lowered_at >= delay:
-            evse.following_w, evse.lowered_at = offered, None
-        return evse.following_w
+    def _metered(self, evse: EvseState) -> None:
+        self.cs.meters[evse.number] = evse.meter.register_wh
+        self.cs.power_w[evse.number] = evse.meter.power_w
 
-    async def _charge(self, evse: EvseState) -> str:
-        """``samples`` steps of ``interval`` seconds charging the vehicle; TransactionEvent Updated
-        every :meth:`report_interval` seconds; the stoppedReason."""
-        last = last_report = time.monotonic()
-        evse.following_w = evse.lowered_at = None
-        next_step = last + self.plan.interval
-        steps = 0
-        while steps < self.plan.samples:
-            every = self.report_interval()
-            wake = next_step if not every else min(next_step, last_report + every)
-            await wait_any([self.stop, evse.stop_wake], max(0.0, wake - time.monotonic()))
-            if evse.stop_wake.is_set():
-                return "Remote"
-            if self.stop.is_set():
-                return "Local"
-            now = time.monotonic()
-            assert evse.vehicle is not None and evse.transaction is not None  # noqa: S101
-            evse.meter.charge(evse.vehicle, now - last, self.vehicle_limit_w(evse, now), self.rng)
-            self.cs.meters[evse.number] = evse.meter.register_wh
-            self.cs.power_w[evse.number] = evse.meter.power_w
-            last = now
-            if now >= next_step:
-                steps += 1
-                next_step += self.plan.interval
-            if every > 0 and now >= last_report + every:
-                last_report = now
-                values = self.sampled_values(evse)
-                if values and evse.transaction in self.cs.transactions:
-                    await self.cs.update_transaction(evse.transaction, sampled=values)
-            if evse.vehicle.soc >= 100:
-                return "EVDisconnected"
-        return "Local"
+    async def _report(self, evse: EvseState, values: list[JSONDict]) -> None:
+        if evse.transaction in self.cs.transactions:
+            await self.cs.update_transaction(evse.transaction, sampled=values)
 
     # -- answering the CSMS ---------------------------------------------------------------
 
@@ -380,15 +243,10 @@ class Station201:
     def request_start(self, payload: JSONDict) -> JSONDict:
         wanted = payload.get("evseId")
         for evse in self.connectors:
-            idle = evse.status == "Available" and evse.transaction is None and evse.requested_token is None
-            if idle and wanted in (None, evse.number) and not self.connector_done(evse):
+            if self._startable(evse, wanted):
                 body = payload.get("chargingProfile")
-                if body is not None:
-                    try:
-                        if self.smart_charging.remote_start(evse.number, body) != "Accepted":
-                            return {"status": "Rejected"}
-                    except SmartChargingError as error:
-                        raise AnswerCallError(error.code, error.description) from None
+                if body is not None and self._remote_profile(evse, body) != "Accepted":
+                    return {"status": "Rejected"}
                 token = payload.get("idToken")
                 evse.requested_token = (
                     dict(token) if isinstance(token, dict) else {"idToken": "REMOTE", "type": "Central"}
@@ -400,11 +258,8 @@ class Station201:
         return {"status": "Rejected"}
 
     def request_stop(self, payload: JSONDict) -> JSONDict:
-        for evse in self.connectors:
-            if evse.transaction is not None and evse.transaction == payload.get("transactionId"):
-                evse.stop_wake.set()
-                return {"status": "Accepted"}
-        return {"status": "Rejected"}
+        """RequestStopTransaction: as :meth:`StationBase.remote_stop`."""
+        return self.remote_stop(payload)
 
     def trigger(self, payload: JSONDict) -> JSONDict:
         """MeterValues and TransactionEvent with the live meter; everything else as the station answers."""
