@@ -159,12 +159,51 @@ def test_a_limit_is_fitted_to_the_rate_unit_phases_and_minimum_current(
 @pytest.mark.parametrize(("highest", "levels"), [(None, (3, 4)), (8, (3, 4)), (1, (1, 1)), (0, (0, 0)), (3, (2, 3))])
 def test_stack_levels_stay_within_the_stations_maximum(highest: int | None, levels: tuple[int, int]) -> None:
     ctx = context(max_stack_level=highest)
-    [limit] = plan("execute_send_charging_profile", 11000, 1, ctx)
-    [plan_] = plan(
-        "execute_send_charging_schedule", [{"from_timestamp": NOW, "to_timestamp": None, "value": 5}], 1, ctx
-    )
+    [limit] = [call for call in plan("execute_send_charging_profile", 11000, 1, ctx) if not call.preparatory]
+    entries = [{"from_timestamp": NOW, "to_timestamp": None, "value": 5}]
+    [plan_] = [call for call in plan("execute_send_charging_schedule", entries, 1, ctx) if not call.preparatory]
     assert (profile(plan_)["stackLevel"], profile(limit)["stackLevel"]) == levels
     assert levels == (schedule_stack_level(1, ctx), limit_stack_level(1, ctx))
+
+
+@pytest.mark.parametrize("highest", [0, 1, 2, 3])
+def test_with_few_stack_levels_the_level_is_cleared_before_a_tx_default_profile_is_set(highest: int) -> None:
+    """2.0.1 rejects a second TxDefaultProfile at a level (K01.FR.06, K01.FR.52/53) where 1.6
+    replaced it: where BEMCom's profiles must share levels, the level is cleared first."""
+    ctx = context(max_stack_level=highest)
+    for connector in (0, 1, 2):
+        clear, limit = plan("execute_send_charging_profile", 11000, connector, ctx)
+        assert clear.preparatory and not limit.preparatory
+        level = profile(limit)["stackLevel"]
+        assert clear == OcppCall(
+            "ClearChargingProfile",
+            {"chargingProfileCriteria": {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": level}},
+            preparatory=True,
+        )
+        entries = [{"from_timestamp": NOW, "to_timestamp": None, "value": 5}]
+        clear, _ = plan("execute_send_charging_schedule", entries, connector, ctx)
+        assert clear.action == "ClearChargingProfile" and clear.preparatory
+    # Enough levels: every profile has its own, nothing is cleared.
+    assert [call.action for call in plan("execute_send_charging_profile", 11000, 2, context(max_stack_level=8))] == [
+        "SetChargingProfile"
+    ]
+
+
+def test_a_remote_start_without_an_evse_carries_no_tx_profile() -> None:
+    """EVSE 0's TxDefaultProfile governs the session; a TxProfile 3000 would block the TxProfile a
+    later limit sets at its level for the same transaction (K01.FR.39)."""
+    ctx = context(limits=((0, 7400.0), (1, 5000.0)))
+    [anywhere] = plan("execute_remote_start_transaction", "TAG", 0, ctx)
+    assert "chargingProfile" not in anywhere.payload and "evseId" not in anywhere.payload
+    [on_one] = plan("execute_remote_start_transaction", "TAG", 1, ctx)
+    assert on_one.payload["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"
+
+
+def test_a_status_notification_is_triggered_for_one_connector() -> None:
+    [call] = plan("execute_trigger_message", 5, 2)
+    assert call.payload == {"requestedMessage": "StatusNotification", "evse": {"id": 2, "connectorId": 1}}
+    with pytest.raises(InvalidValue, match="an EVSE's key"):
+        plan("execute_trigger_message", "StatusNotification", 0)
 
 
 def test_a_limit_during_a_transaction_is_also_its_tx_profile_with_the_string_id() -> None:
@@ -330,7 +369,6 @@ def test_the_rate_unit_is_read_from_smart_charging_ctrlr_rate_unit() -> None:
         ("2", "FirmwareStatusNotification"),
         (3.0, "Heartbeat"),
         (4, "MeterValues"),
-        (" 5 ", "StatusNotification"),
         ("DiagnosticsStatusNotification", "LogStatusNotification"),
         ("TransactionEvent", "TransactionEvent"),
         ("SignChargingStationCertificate", "SignChargingStationCertificate"),
@@ -604,8 +642,8 @@ def accepted(status: str = "Accepted") -> Reply:
     return Reply("1", True, {"status": status, "payload": {"status": status}})
 
 
-def runner_for(gateway: Gateway, **options: Any) -> ActuatorRunner:
-    return ActuatorRunner(cast(CommandClient, gateway), 5.0, 230.0, 3, lambda *_: None, **options)
+def runner_for(gateway: Gateway, report: Any = lambda *_: None, **options: Any) -> ActuatorRunner:
+    return ActuatorRunner(cast(CommandClient, gateway), 5.0, 230.0, 3, report, **options)
 
 
 def write(actuator: ActuatorKey, value: Any) -> Write:
@@ -747,11 +785,14 @@ def test_a_2_0_1_limit_is_fitted_bound_to_the_running_transaction_and_read_back(
     }
     gateway = Gateway(
         {"CS_1": facts},
+        # One stack level: the level is cleared first; "Unknown" (nothing there) is not the outcome.
+        ClearChargingProfile=[accepted("Unknown")],
         SetChargingProfile=[accepted(), accepted()],
         GetCompositeSchedule=[composite(**in_force)],
     )
     observer = Observer()
-    runner = runner_for(gateway, observer=observer)
+    results: list[str] = []
+    runner = runner_for(gateway, observer=observer, report=lambda actuator, outcome, learnt: results.append(outcome))
 
     async def scenario() -> None:
         runner.submit(key("execute_send_charging_profile", 1), 7400)
@@ -759,7 +800,9 @@ def test_a_2_0_1_limit_is_fitted_bound_to_the_running_transaction_and_read_back(
         await runner.close()
 
     asyncio.run(scenario())
-    default, tx, read = gateway.calls("CS_1")
+    assert results == ["Accepted"]
+    clear, default, tx, read = gateway.calls("CS_1")
+    assert clear.action == "ClearChargingProfile"
     assert [profile(c)["stackLevel"] for c in (default, tx)] == [0, 0]
     assert profile(tx)["transactionId"] == "tx-42" and period(tx) == {
         "startPeriod": 0,

@@ -90,6 +90,15 @@ class Dialect:
     clear_profile: Callable[[int], OcppCall]
     #: The purpose of a cap for the whole charge point.
     max_purpose: str
+    #: Calls that make room for a profile before it is set (2.0.1: see ``v201.make_room``).
+    make_room: Callable[[Profile, Context], list[OcppCall]] = lambda profile, context: []
+
+    def _set(self, profiles: list[Profile], context: Context) -> list[OcppCall]:
+        calls: list[OcppCall] = []
+        for profile in profiles:
+            calls += self.make_room(profile, context)
+            calls.append(self.set_profile(profile))
+        return calls
 
     def plan_limit(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
         """The limit as TxDefaultProfile for the next sessions and, while a transaction runs, as its
@@ -104,7 +113,7 @@ class Dialect:
         profiles = [Profile(connector, LIMIT_PROFILE_BASE + connector, level, schedule, kind=kind)]
         for on, transaction in running:
             profiles.append(Profile(on, TX_PROFILE_BASE + on, level, schedule, "TxProfile", kind, transaction))
-        return [self.set_profile(profile) for profile in leased(profiles, context)]
+        return self._set(leased(profiles, context), context)
 
     def plan_max_power(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
         """A cap for the whole charge point (its share of the grid connection), on connector 0."""
@@ -158,7 +167,7 @@ class Dialect:
             note = f"cut to its {most} periods (ChargingScheduleMaxPeriods): ends at {ends}"
         level = schedule_stack_level(connector, context)
         profile = Profile(connector, SCHEDULE_PROFILE_BASE + connector, level, schedule, note=note)
-        return [self.set_profile(profile) for profile in leased([profile], context)]
+        return self._set(leased([profile], context), context)
 
     def plan_clear(self, connector: int, value: Any, context: Context) -> list[OcppCall]:
         """BEMCom's limit and schedule of the connector, and the TxProfiles its limit put on running sessions."""

@@ -19,6 +19,9 @@ class OcppCall:
     payload: dict[str, Any]
     #: What the outcome should add when the call succeeds (e.g. a schedule cut to fit the charger).
     note: str = ""
+    #: Made only to make room for the calls after it (a clear before a set): its answer is not
+    #: part of the outcome.
+    preparatory: bool = False
 
 
 class Need(Enum):

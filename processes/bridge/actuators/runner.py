@@ -69,6 +69,11 @@ def version_of(protocol: Any) -> str | None:
     return PROTOCOLS.get("" if protocol is None else str(protocol))
 
 
+def outcome_replies(calls: list[OcppCall], replies: list[Reply]) -> list[Reply]:
+    """The replies a plan's outcome reads: those of its calls that are not merely preparatory."""
+    return [reply for call, reply in zip(calls, replies, strict=True) if not call.preparatory]
+
+
 class Unanswered(Exception):
     """What a write needs could not be learnt; ``outcome`` says why (NotConnected, ...)."""
 
@@ -281,13 +286,13 @@ class ActuatorRunner:
         plan, questions = plan_of(actuator.kind, version), LIMIT_QUESTIONS[version]
         calls = plan_calls(actuator, write.value, context, version)
         replies = [await self._call(write, call) for call in calls]
-        result = plan.outcome(replies)
+        result = plan.outcome(outcome_replies(calls, replies))
         if result.text == "Rejected" and not write.unit_known and context.rate_unit == "W":
             # The rate unit was not known: W was refused, so once more in A, remembered if taken.
             context = replace(context, rate_unit="A")
             calls = plan_calls(actuator, write.value, context, version)
             replies = [await self._call(write, call) for call in calls]
-            result = plan.outcome(replies)
+            result = plan.outcome(outcome_replies(calls, replies))
             if result.text == "Accepted":
                 self.rate_units[actuator.cp] = "A"
         if questions.rate_unit_key in result.configuration:

@@ -123,7 +123,22 @@ def clear_profile(profile_id: int) -> OcppCall:
     return OcppCall("ClearChargingProfile", {"chargingProfileId": profile_id})
 
 
-PROFILES = Dialect(charging_profile, clear_profile, "ChargingStationMaxProfile")
+#: With this many stack levels or fewer, BEMCom's TxDefaultProfiles share levels (``stack_levels``).
+FEW_STACK_LEVELS = 3
+
+
+def make_room(profile: Profile, context: Context) -> list[OcppCall]:
+    """Where BEMCom's TxDefaultProfiles must share stack levels (a station with few), the one at
+    the new profile's level is cleared first. 1.6 replaces a profile of the same level and purpose;
+    2.0.1 rejects it instead (K01.FR.06 on one EVSE, K01.FR.52/53 between EVSE 0 and another)."""
+    highest = context.facts.max_stack_level
+    if profile.purpose != "TxDefaultProfile" or highest is None or highest > FEW_STACK_LEVELS:
+        return []
+    criteria = {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": profile.stack_level}
+    return [OcppCall("ClearChargingProfile", {"chargingProfileCriteria": criteria}, preparatory=True)]
+
+
+PROFILES = Dialect(charging_profile, clear_profile, "ChargingStationMaxProfile", make_room)
 
 
 # -- EVSE calls -------------------------------------------------------------------------
@@ -139,7 +154,13 @@ def trigger_message(value: Any) -> str:
 
 
 def plan_trigger_message(connector: int, value: Any, context: Context) -> list[OcppCall]:
-    return [OcppCall("TriggerMessage", {"requestedMessage": trigger_message(value)} | evse(connector))]
+    message = trigger_message(value)
+    if message != "StatusNotification":
+        return [OcppCall("TriggerMessage", {"requestedMessage": message} | evse(connector))]
+    # A status is a connector's (F06.FR.13: a StatusNotification is triggered for one connector).
+    if connector == 0:
+        raise InvalidValue("OCPP 2.0.1 triggers a StatusNotification of one connector: write it to an EVSE's key")
+    return [OcppCall("TriggerMessage", {"requestedMessage": message, "evse": {"id": connector, "connectorId": 1}})]
 
 
 def request_id(context: Context) -> int:
@@ -157,9 +178,12 @@ def plan_remote_start(connector: int, value: Any, context: Context) -> list[Ocpp
     }
     if connector:
         payload["evseId"] = connector
-    profile = limits_fit.start_profile(connector, context)
-    if profile is not None:
-        payload["chargingProfile"] = charging_profile(profile).payload["chargingProfile"]
+        # Without an EVSE the limit of EVSE 0 (its TxDefaultProfile) governs the session anyway,
+        # and a TxProfile here (id 3000) would block the TxProfile a later limit sets at the same
+        # level for the same transaction (K01.FR.39).
+        profile = limits_fit.start_profile(connector, context)
+        if profile is not None:
+            payload["chargingProfile"] = charging_profile(profile).payload["chargingProfile"]
     return [OcppCall("RequestStartTransaction", payload)]
 
 
