@@ -147,7 +147,14 @@ def _transaction(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any
     prefix = (event.cp, evse, "transaction")
     event_type = payload.get("event_type")
     ended = event_type == "Ended"
-    values = _text(prefix, "id", transaction_id, ts)
+    learnt = ctx.get("evse_learnt") is True
+    # An Updated repeats what Started said (id, active, token): only what it adds is published,
+    # unless it is the first event to name the transaction's EVSE.
+    repeats = event_type == "Updated" and not learnt
+    values = [] if repeats else _text(prefix, "id", transaction_id, ts)
+    if learnt:
+        # Its earlier events named no EVSE and went to EVSE 0: that transaction is not EVSE 0's.
+        values.append(SensorValue(join_key(event.cp, 0, "transaction", "active"), False, ts))
     values += _text(prefix, "charging_state", info.get("charging_state"), ts)
     if ended:
         ok, reason = optional_text(info.get("stopped_reason"))
@@ -155,14 +162,15 @@ def _transaction(event: Event, payload: Mapping[Any, Any], ctx: Mapping[Any, Any
             reason = reason if reason is not None else DEFAULT_STOPPED_REASON
             values.append(SensorValue(join_key(*prefix, "stopped_reason"), reason, ts))
     id_token = _dict(payload.get("id_token")).get("id_token")
-    values += _text(prefix, "id_token", id_token if isinstance(id_token, str) else ctx.get("id_token"), ts)
+    if isinstance(id_token, str) or not repeats:
+        values += _text(prefix, "id_token", id_token if isinstance(id_token, str) else ctx.get("id_token"), ts)
     values += _text(prefix, "id_token_status", ctx.get("id_token_status"), ts)  # the answer to the id token
     if ended:
         energy = _energy(end_register_201(event.cp, evse, elements), ctx.get("meter_start"))
         if energy is not None:
             values.append(SensorValue(join_key(*prefix, "energy"), energy, ts))
     active = ACTIVE_BY_EVENT_TYPE.get(event_type) if isinstance(event_type, str) else None
-    if active is not None:
+    if active is not None and not repeats:
         values.append(SensorValue(join_key(*prefix, "active"), active, ts))
     return values + samples
 

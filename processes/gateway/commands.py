@@ -150,7 +150,10 @@ class GatewayCommands:
         open_ones = self._store.open_transactions201(cp, 0)
         if named is not None and any(transaction.id == str(named) for transaction in open_ones):
             return str(named)
-        transactions = [t for t in open_ones if evse == 0 or t.evse == evse]
+        newest: dict[int | None, Any] = {}
+        for transaction in open_ones:  # newest first: the newest of each EVSE
+            newest.setdefault(transaction.evse, transaction)
+        transactions = [t for t in newest.values() if evse == 0 or t.evse == evse]
         if len(transactions) > 1:
             ids = ", ".join(f"{t.id} on EVSE {t.evse}" for t in transactions)
             raise CommandError(ErrorCode.INVALID_VALUE, f"several active transactions ({ids}): use an EVSE's actuator")

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS transactions201 (
     meter_start REAL,
     started_at TEXT NOT NULL,
     stopped_at TEXT,
+    id_token_status TEXT,
     PRIMARY KEY (charge_point, transaction_id)
 );
 CREATE INDEX IF NOT EXISTS transactions201_open ON transactions201 (charge_point, evse, stopped_at);
@@ -89,11 +90,22 @@ class Transaction201:
     stopped: bool = False
     #: A newer transaction started on its EVSE since (its events came late).
     superseded: bool = False
+    #: This event was the first to name the transaction's EVSE.
+    evse_learnt: bool = False
+    #: What the gateway answered to its id token (None: nothing yet, or every token accepted).
+    id_token_status: str | None = None
 
 
-_T201_SELECT = (
-    "SELECT rowid, transaction_id, charge_point, evse, id_token, meter_start, stopped_at FROM transactions201"
-)
+@dataclass(slots=True)
+class _Row201:
+    """What the store keeps in memory of a 2.0.1 transaction (``Store._rows201``)."""
+
+    rowid: int
+    evse: int | None
+    id_token: str | None
+    meter_start: float | None
+    stopped: bool
+    id_token_status: str | None
 
 
 class Store:
@@ -108,9 +120,15 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(transactions)")}
         if "id_tag_status" not in columns:  # a database of 0.7 or earlier
             self._db.execute("ALTER TABLE transactions ADD COLUMN id_tag_status TEXT")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(transactions201)")}
+        if "id_token_status" not in columns:  # a database of a 0.9 development version
+            self._db.execute("ALTER TABLE transactions201 ADD COLUMN id_token_status TEXT")
         self._db.execute(OPEN_TAGS_INDEX)
         #: What find() returns never changes once a transaction exists (its stop is not part of it).
         self._found: dict[tuple[str, int], Transaction] = {}
+        #: 2.0.1 transactions by (charge point, id), and the newest rowid per (charge point, EVSE).
+        self._rows201: dict[tuple[str, str], _Row201] = {}
+        self._newest201: dict[tuple[str, int], int] = {}
         if self._db.execute("SELECT COUNT(*) FROM sqlite_sequence WHERE name='transactions'").fetchone()[0] == 0:
             seed = max(0, int(time.time()) - ID_EPOCH)
             self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('transactions', ?)", (seed,))
@@ -164,6 +182,7 @@ class Store:
         if row is None:  # or on an OCPP 2.0.1 charging station (its transactions are in their own table)
             row = self._db.execute(
                 "SELECT 1 FROM transactions201 WHERE stopped_at IS NULL AND id_token = ? COLLATE NOCASE"
+                " AND (id_token_status IS NULL OR id_token_status = 'Accepted')"
                 " AND NOT (charge_point = ? AND evse = ?) LIMIT 1",
                 (id_tag, charge_point, connector),
             ).fetchone()
@@ -180,85 +199,125 @@ class Store:
         evse: int | None = None,
         id_token: str | None = None,
         meter: float | None = None,
+        id_token_status: str | None = None,
     ) -> Transaction201:
         """Records one TransactionEvent and returns the transaction as known after it. The first
         event of a transaction (Started, or whatever came first) creates it; later events fill in
-        what earlier ones left out (EVSE, id token, the start register); ``Started`` closes an
-        older transaction still open on the EVSE (superseded), ``Ended`` closes this one. An
-        event sent again gets the same answer (nothing is counted twice)."""
+        what earlier ones left out (EVSE, id token, the start register, the status answered to the
+        token). A newer transaction on an EVSE closes the older one still open there (superseded):
+        when it starts there, or when a later event first names its EVSE. ``Ended`` closes it.
+        The transactions of events being sent are kept in memory: an Updated costs no query."""
         db = self._db
-        row = db.execute(
-            _T201_SELECT + " WHERE charge_point = ? AND transaction_id = ?",
-            (charge_point, transaction_id),
-        ).fetchone()
+        row = self._row201(charge_point, transaction_id)
+        evse_learnt = False
         if row is None:
-            if evse is not None and event_type == "Started":
-                db.execute(
-                    "UPDATE transactions201 SET stopped_at = 'superseded' WHERE charge_point = ? AND evse = ?"
-                    " AND stopped_at IS NULL",
-                    (charge_point, evse),
-                )
-            db.execute(
-                "INSERT INTO transactions201 (charge_point, transaction_id, evse, id_token, meter_start, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (charge_point, transaction_id, evse, id_token, meter, timestamp),
+            cursor = db.execute(
+                "INSERT INTO transactions201"
+                " (charge_point, transaction_id, evse, id_token, meter_start, started_at, id_token_status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (charge_point, transaction_id, evse, id_token, meter, timestamp, id_token_status),
             )
+            row = _Row201(int(cursor.lastrowid or 0), evse, id_token, meter, False, id_token_status)
+            self._cache201(charge_point, transaction_id, row)
+            if evse is not None:
+                self._newer_on_evse(charge_point, evse, row.rowid)
         else:
-            _, _, _, known_evse, known_token, known_meter, _ = row
-            if (
-                (known_evse is None and evse is not None)
-                or (known_token is None and id_token is not None)
-                or (known_meter is None and meter is not None)
-            ):
+            changed: dict[str, Any] = {}
+            if row.evse is None and evse is not None:
+                row.evse = changed["evse"] = evse
+                evse_learnt = True
+            if row.id_token is None and id_token is not None:
+                row.id_token = changed["id_token"] = id_token
+            if row.meter_start is None and meter is not None:
+                row.meter_start = changed["meter_start"] = meter
+            if row.id_token_status is None and id_token_status is not None:
+                row.id_token_status = changed["id_token_status"] = id_token_status
+            if changed:
+                assignments = ", ".join(f"{column} = ?" for column in changed)  # our column names only
                 db.execute(
-                    "UPDATE transactions201 SET evse = COALESCE(evse, ?), id_token = COALESCE(id_token, ?),"
-                    " meter_start = COALESCE(meter_start, ?) WHERE charge_point = ? AND transaction_id = ?",
-                    (evse, id_token, meter, charge_point, transaction_id),
+                    f"UPDATE transactions201 SET {assignments} WHERE rowid = ?",  # noqa: S608
+                    (*changed.values(), row.rowid),
                 )
-        if event_type == "Ended":
+            if evse_learnt and evse is not None:
+                self._newer_on_evse(charge_point, evse, row.rowid)
+        if event_type == "Ended" and not row.stopped:
             db.execute(
-                "UPDATE transactions201 SET stopped_at = ? WHERE charge_point = ? AND transaction_id = ?"
+                "UPDATE transactions201 SET stopped_at = ? WHERE rowid = ?"
                 " AND (stopped_at IS NULL OR stopped_at = 'superseded')",
-                (timestamp, charge_point, transaction_id),
+                (timestamp, row.rowid),
             )
-        found = self.transaction201(charge_point, transaction_id)
-        if found is None:  # written just above
-            raise RuntimeError(f"transaction {transaction_id} of {charge_point} was not recorded")
-        return found
+            row.stopped = True
+        return self._transaction201(charge_point, transaction_id, row, evse_learnt)
 
     def transaction201(self, charge_point: str, transaction_id: str) -> Transaction201 | None:
-        row = self._db.execute(
-            _T201_SELECT + " WHERE charge_point = ? AND transaction_id = ?",
+        row = self._row201(charge_point, transaction_id)
+        return self._transaction201(charge_point, transaction_id, row) if row is not None else None
+
+    def _row201(self, charge_point: str, transaction_id: str) -> _Row201 | None:
+        row = self._rows201.get((charge_point, transaction_id))
+        if row is not None:
+            return row
+        found = self._db.execute(
+            "SELECT rowid, evse, id_token, meter_start, stopped_at, id_token_status FROM transactions201"
+            " WHERE charge_point = ? AND transaction_id = ?",
             (charge_point, transaction_id),
         ).fetchone()
-        return self._transaction201(row) if row is not None else None
+        if found is None:
+            return None
+        rowid, evse, id_token, meter_start, stopped_at, status = found
+        row = _Row201(rowid, evse, id_token, meter_start, stopped_at is not None and stopped_at != "superseded", status)
+        self._cache201(charge_point, transaction_id, row)
+        return row
 
-    def _transaction201(self, row: tuple[Any, ...]) -> Transaction201:
-        rowid, transaction_id, charge_point, evse, id_token, meter_start, stopped_at = row
-        superseded = False
-        if evse is not None:
-            newer = self._db.execute(
-                "SELECT 1 FROM transactions201 WHERE charge_point = ? AND evse = ? AND rowid > ? LIMIT 1",
-                (charge_point, evse, rowid),
+    def _cache201(self, charge_point: str, transaction_id: str, row: _Row201) -> None:
+        if len(self._rows201) >= FOUND_CACHE_SIZE:
+            self._rows201.clear()
+            self._newest201.clear()
+        self._rows201[charge_point, transaction_id] = row
+
+    def _newest_on_evse(self, charge_point: str, evse: int) -> int:
+        """The rowid of the newest transaction that ran on an EVSE (0: none)."""
+        newest = self._newest201.get((charge_point, evse))
+        if newest is None:
+            found = self._db.execute(
+                "SELECT MAX(rowid) FROM transactions201 WHERE charge_point = ? AND evse = ?", (charge_point, evse)
             ).fetchone()
-            superseded = newer is not None
+            newest = self._newest201[charge_point, evse] = int(found[0] or 0)
+        return newest
+
+    def _newer_on_evse(self, charge_point: str, evse: int, rowid: int) -> None:
+        """Transaction ``rowid`` runs on ``evse``: older ones still open there are superseded."""
+        self._db.execute(
+            "UPDATE transactions201 SET stopped_at = 'superseded' WHERE charge_point = ? AND evse = ?"
+            " AND stopped_at IS NULL AND rowid < ?",
+            (charge_point, evse, rowid),
+        )
+        self._newest201[charge_point, evse] = max(rowid, self._newest_on_evse(charge_point, evse))
+
+    def _transaction201(
+        self, charge_point: str, transaction_id: str, row: _Row201, evse_learnt: bool = False
+    ) -> Transaction201:
+        superseded = row.evse is not None and self._newest_on_evse(charge_point, row.evse) > row.rowid
         return Transaction201(
-            str(transaction_id),
-            str(charge_point),
-            evse,
-            id_token,
-            meter_start,
-            stopped=stopped_at is not None,
+            transaction_id,
+            charge_point,
+            row.evse,
+            row.id_token,
+            row.meter_start,
+            stopped=row.stopped,
             superseded=superseded,
+            evse_learnt=evse_learnt,
+            id_token_status=row.id_token_status,
         )
 
     def open_transactions201(self, charge_point: str, evse: int = 0) -> list[Transaction201]:
         """Open 2.0.1 transactions of an EVSE, newest first; EVSE 0: of every EVSE."""
         rows = self._db.execute(
-            _T201_SELECT + " WHERE charge_point = ? AND (evse = ? OR ? = 0) AND stopped_at IS NULL ORDER BY rowid DESC",
+            "SELECT transaction_id, charge_point, evse, id_token, meter_start FROM transactions201"
+            " WHERE charge_point = ? AND (evse = ? OR ? = 0) AND stopped_at IS NULL ORDER BY rowid DESC",
             (charge_point, evse, evse),
         ).fetchall()
-        return [Transaction201(row[1], row[2], row[3], row[4], row[5]) for row in rows]
+        return [Transaction201(*row) for row in rows]
 
     def local_list(self, charge_point: str) -> tuple[int, str] | None:
         """The version of the local authorization list last sent to a charge point and accepted,

@@ -282,8 +282,16 @@ def test_transaction_updated_carries_its_meter_values_and_the_id_token_from_ctx(
         ),
     }
     ctx = {"evse_id": 2, "transaction_id": "c5f2-11", "meter_start": 10_000.0, "id_token": "04A2B3"}
+    # What Started said (id, active, token) is not repeated: only what the Updated adds.
     assert values_of("TransactionEvent", payload, ctx) == {
+        "CP_1__2__transaction__charging_state": "Charging",
+        "CP_1__2__Power.Active.Import__W": 11_200,
+        "CP_1__2__Energy.Active.Import.Register__Wh": 10_500,
+    }
+    # The first event that names the transaction's EVSE (its Started named none: EVSE 0 had it).
+    assert values_of("TransactionEvent", payload, ctx | {"evse_learnt": True}) == {
         "CP_1__2__transaction__id": "c5f2-11",
+        "CP_1__0__transaction__active": False,
         "CP_1__2__transaction__charging_state": "Charging",
         "CP_1__2__transaction__id_token": "04A2B3",
         "CP_1__2__transaction__active": True,
@@ -356,7 +364,7 @@ def test_stopped_reason_and_energy_only_on_ended() -> None:
 def test_transaction_event_evse_from_the_payload_else_the_station() -> None:
     payload = transaction_event("Started") | {"evse": {"id": 2, "connector_id": 1}}
     assert values_of("TransactionEvent", payload, {"evse_id": None})["CP_1__2__transaction__active"] is True
-    no_evse = values_of("TransactionEvent", transaction_event("Updated"), {"evse_id": None})
+    no_evse = values_of("TransactionEvent", transaction_event("Started"), {"evse_id": None})
     assert no_evse["CP_1__0__transaction__id"] == "c5f2-11"
     assert values_of("TransactionEvent", payload | {"evse": {"id": "2"}}) == {}
 
@@ -375,7 +383,7 @@ def test_an_unknown_event_type_publishes_no_active_value() -> None:
 
 
 def test_transaction_id_from_ctx_when_the_payload_has_none() -> None:
-    payload = {"event_type": "Updated", "transaction_info": {"transaction_id": 5}}
+    payload = {"event_type": "Started", "transaction_info": {"transaction_id": 5}}
     assert values_of("TransactionEvent", payload, {"evse_id": 1, "transaction_id": "T-9"}) == {
         "CP_1__1__transaction__id": "T-9",
         "CP_1__1__transaction__active": True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -16,9 +16,12 @@ from common.device_model import parse_variable_key, variable_key
 from common.schemas import V201, schema_problem
 from common.settings import SettingsError, load_gateway
 from processes.gateway.authorization import Authorizer
+from processes.gateway.commands import GatewayCommands
 from processes.gateway.failsafe import as_201
 from processes.gateway.id_tags import IdTag, of
+from processes.gateway.journal import Journal
 from processes.gateway.onboarding import Wanted
+from processes.gateway.registry import ConnectionRegistry
 from processes.gateway.store import Store
 from processes.gateway.v201 import keep_local_list, onboard
 from processes.gateway.v201.onboarding import MEASURANDS_KEY, capabilities, read_report
@@ -115,6 +118,37 @@ def test_a_late_event_of_a_superseded_transaction_says_so() -> None:
     ended = [ctx for kind, payload, ctx in bus.events if kind == "TransactionEvent"][-1]
     assert ended["transaction_id"] == "OLD" and ended["superseded"] is True
     assert [t.id for t in store.open_transactions201("CS_1", 1)] == ["NEW"]
+
+
+def test_a_transaction_whose_evse_comes_later_supersedes_the_one_open_there() -> None:
+    store = Store(":memory:")
+    frames: list[tuple[str, dict[str, Any]] | str] = [
+        event("Started", "OLD", 0, T0, evse={"id": 1}),  # never ended (the station lost it)
+        event("Started", "NEW", 0, T1, idToken={"idToken": "CARD", "type": "ISO14443"}),  # no EVSE yet
+        event("Updated", "NEW", 1, T1, evse={"id": 1}),
+        event("Updated", "NEW", 2, T2),
+    ]
+    _, bus = drive(frames, store)
+    contexts = [ctx for kind, _, ctx in bus.events if kind == "TransactionEvent"]
+    assert [ctx["evse_id"] for ctx in contexts] == [1, None, 1, 1]
+    assert [ctx.get("evse_learnt", False) for ctx in contexts] == [False, False, True, False]
+    assert [t.id for t in store.open_transactions201("CS_1", 1)] == ["NEW"]
+    commands = GatewayCommands(cast(ConnectionRegistry, None), cast(Journal, None), store, 0)
+    assert commands._active_transaction_201("CS_1", 1, None) == "NEW"
+
+
+def test_an_event_sent_again_gets_the_same_answer_and_refused_tokens_are_not_charging() -> None:
+    store = Store(":memory:")
+    authorizer = Authorizer(of(IdTag("CARD")))
+    token = {"idToken": "CARD", "type": "ISO14443"}
+    elsewhere = store.start_transaction("CP_16", 1, "CARD", 0, T0, "Accepted")
+    started = event("Started", "T-1", 0, T1, evse={"id": 1}, idToken=token)
+    sent, _ = drive([started, started], store, authorizer)  # the answer was lost: sent again
+    assert [frame[2]["idTokenInfo"]["status"] for frame in sent] == ["ConcurrentTx", "ConcurrentTx"]
+    store.stop_transaction("CP_16", elsewhere, 10, T1)
+    # T-1 still runs, with a refused token: that is not CARD charging (StopTxOnInvalidId false).
+    assert [t.id for t in store.open_transactions201("CS_1")] == ["T-1"]
+    assert store.charging_elsewhere("CARD", "CP_16", 1) is False
 
 
 def test_start_register_reads_units_multipliers_and_context() -> None:

@@ -81,8 +81,16 @@ def start_register(payload: dict[str, Any]) -> float | None:
     return None
 
 
+class _NoTokenInfo(call_result.TransactionEvent):
+    """The answer to a TransactionEvent without an idToken: always ``{}``."""
+
+
+#: Answers every TransactionEvent without an idToken (most of them: Updated with meter values).
+NO_TOKEN_INFO = _NoTokenInfo()
+
+
 class ChargingStationSession(OcppSession, ChargePoint):
-    EMPTY_RESULTS = empty_results(call_result, V201)
+    EMPTY_RESULTS = empty_results(call_result, V201) | {_NoTokenInfo}
     subprotocol = SUBPROTOCOL
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -172,23 +180,28 @@ class ChargingStationSession(OcppSession, ChargePoint):
         evse = evse_data.get("id") if isinstance(evse_data, dict) else None
         token = payload.get("id_token")
         token_text = str(token["id_token"]) if isinstance(token, dict) and "id_token" in token else None
-        event_type = str(payload["event_type"])
         store = self._store
         known = store.transaction201(self.id, transaction_id)
         info = None
         if isinstance(token, dict):
-            first = known is None or known.id_token is None
-            where = evse if isinstance(evse, int) else 0
-            elsewhere = (lambda: store.charging_elsewhere(token_text or "", self.id, where)) if first else None
-            info = self._token_info(token, elsewhere)
+            if known is not None and known.id_token == token_text and known.id_token_status is not None:
+                # The same token again (an event sent again): the same answer, not a new verdict.
+                info = {"status": known.id_token_status}
+            else:
+                first = known is None or known.id_token is None
+                where = evse if isinstance(evse, int) else 0
+                elsewhere = (lambda: store.charging_elsewhere(token_text or "", self.id, where)) if first else None
+                info = self._token_info(token, elsewhere)
+        answered = info["status"] if info is not None and self._authorizer is not None else None
         transaction = store.transaction_event(
             self.id,
             transaction_id,
-            event_type,
+            str(payload["event_type"]),
             str(payload["timestamp"]),
             evse if isinstance(evse, int) else None,
             token_text,
             start_register(payload),
+            answered,
         )
         self._note_evse(transaction.evse)
         ctx: dict[str, Any] = {
@@ -201,9 +214,11 @@ class ChargingStationSession(OcppSession, ChargePoint):
             ctx["id_token_status"] = info["status"]
         if transaction.superseded:
             ctx["superseded"] = True
+        if transaction.evse_learnt:  # its earlier events went to EVSE 0 (the bridge)
+            ctx["evse_learnt"] = True
         self.emit("TransactionEvent", payload, ctx)
         if info is None:
-            return call_result.TransactionEvent()
+            return NO_TOKEN_INFO
         return call_result.TransactionEvent(id_token_info=info)
 
     @on(Action.meter_values)
