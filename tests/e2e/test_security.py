@@ -96,7 +96,7 @@ def test_profile_1_refuses_wrong_credentials_unknown_ids_and_no_subprotocol(tmp_
     assert "Refused charge point 'OTHER': it sent a wrong password (HTTP 401)" in output
     assert "Refused charge point 'OTHER': it sent no HTTP Basic credentials (HTTP 401)" in output
     assert "Refused unknown charge point 'INTRUDER'" in output
-    assert "Refused charge point 'OTHER': it offers no ocpp1.6 subprotocol" in output
+    assert "Refused charge point 'OTHER': it offers no ocpp1.6 or ocpp2.0.1 subprotocol" in output
     no_secret_logged(connector)
 
 
