@@ -12,10 +12,12 @@ from typing import Any, cast
 
 import pytest
 
+from common.bus import ErrorCode
 from common.device_model import parse_variable_key, variable_key
 from common.schemas import V201, schema_problem
 from common.settings import SettingsError, load_gateway
 from processes.gateway.authorization import Authorizer
+from processes.gateway.command_server import CommandError
 from processes.gateway.commands import GatewayCommands
 from processes.gateway.failsafe import as_201
 from processes.gateway.id_tags import IdTag, of
@@ -341,6 +343,42 @@ def test_a_station_refusing_the_list_gets_the_largest_part_it_takes_once() -> No
     station.calls.clear()
     asyncio.run(onboard(Caller(station, store), WANTED))  # type: ignore[arg-type]
     assert [key for key, _ in sets(station)] == []  # remembered: not asked again
+
+
+def test_a_refused_interval_is_not_asked_again_after_a_boot() -> None:
+    station, store = ScriptedStation(), Store(":memory:")
+    station.answer_set = station.answer  # type: ignore[attr-defined]
+
+    def refusing(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "SetVariables" and payload["setVariableData"][0]["variable"]["name"] == "TxUpdatedInterval":
+            station.calls.append((action, payload))
+            return {"setVariableResult": [{**payload["setVariableData"][0], "attributeStatus": "Rejected"}]}
+        return station.answer_set(action, payload)  # type: ignore[attr-defined,no-any-return]
+
+    station.answer = refusing  # type: ignore[method-assign]
+    first = asyncio.run(onboard(Caller(station, store), WANTED))  # type: ignore[arg-type]
+    assert "SampledDataCtrlr.TxUpdatedInterval 15 Rejected" in first.refused
+    station.calls.clear()
+    again = asyncio.run(onboard(Caller(station, store), WANTED))  # type: ignore[arg-type]
+    assert sets(station) == []
+    assert "SampledDataCtrlr.TxUpdatedInterval 15 refused before" in again.refused
+
+
+def test_a_station_that_takes_few_variables_per_message_is_asked_one_at_a_time() -> None:
+    station, store = ScriptedStation(reports=False), Store(":memory:")
+    answer = station.answer
+
+    def few(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "GetVariables" and len(payload["getVariableData"]) > 4:
+            station.calls.append((action, payload))
+            raise CommandError(ErrorCode.CALL_ERROR, "OccurrenceConstraintViolation: too many")
+        return answer(action, payload)
+
+    station.answer = few  # type: ignore[method-assign]
+    result = asyncio.run(onboard(Caller(station, store), WANTED))  # type: ignore[arg-type]
+    asked = [len(p["getVariableData"]) for action, p in station.calls if action == "GetVariables"]
+    assert asked[0] > 4 and set(asked[1:]) == {1}
+    assert result.capabilities["max_stack_level"] == 3
 
 
 def test_a_station_without_reports_is_asked_with_get_variables() -> None:

@@ -10,8 +10,9 @@
    ``SampledDataCtrlr.TxUpdatedMeasurands`` (the wanted measurands the station lists as possible,
    in order of preference; if it refuses them, the largest part it accepts, found by adding them
    one by one), ``SampledDataCtrlr.TxUpdatedInterval`` and ``AlignedDataCtrlr.Interval`` (0: left
-   as they are). What a station refused is remembered, as for 1.6, so a reboot sends nothing for
-   a variable that is already as good as it gets. ``RebootRequired`` is reported, never acted on.
+   as they are). What a station refused is remembered, so a reboot sends nothing for a variable
+   that is already as good as it gets (the measurands, as for 1.6; the intervals too).
+   ``RebootRequired`` is reported, never acted on.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ NEEDED = (
     "AuthCtrlr.AuthorizeRemoteStart",
 )
 ACCEPTED = frozenset({"Accepted", "RebootRequired"})
+#: The first NotifyReport part may take this many call timeouts (the station gathers its report).
+FIRST_PART_TIMEOUTS = 3
 
 #: Device-model keys -> (capability name as 1.6 names it, how its value is read).
 _INTEGER_KEYS = {
@@ -181,8 +184,10 @@ async def full_report(caller: Caller) -> list[dict[str, Any]] | None:
             return None
         while not parts or parts[-1].get("tbc") is True:
             arrived.clear()
+            # A station gathers its report before the first part: that one may take longer.
+            wait = caller.timeout if parts else caller.timeout * FIRST_PART_TIMEOUTS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrived.wait(), caller.timeout)
+                await asyncio.wait_for(arrived.wait(), wait)
             if not arrived.is_set():
                 return parts or None  # what came: the station stopped reporting
         return parts
@@ -195,24 +200,35 @@ async def full_report(caller: Caller) -> list[dict[str, Any]] | None:
 
 
 async def asked(caller: Caller) -> dict[str, Variable]:
-    """The variables the pass needs, asked with one GetVariables (a station without reports)."""
+    """The variables the pass needs, asked with one GetVariables (a station without reports); one
+    at a time when it refuses that many in one message (DeviceDataCtrlr.ItemsPerMessage)."""
     data = []
     for key in NEEDED:
         component, variable = parse_variable_key(key)
         data.append({"component": component, "variable": variable})
-    try:
-        reply = await caller.call("GetVariables", {"getVariableData": data})
-    except CommandError as error:
-        if error.code in (ErrorCode.NOT_CONNECTED, ErrorCode.EXPIRED):
-            raise
-        return {}
     variables: dict[str, Variable] = {}
+    for chunk in ([data], [[item] for item in data]):
+        try:
+            for items in chunk:
+                reply = await caller.call("GetVariables", {"getVariableData": items})
+                variables.update(_accepted_values(reply))
+            return variables
+        except CommandError as error:
+            if error.code in (ErrorCode.NOT_CONNECTED, ErrorCode.EXPIRED):
+                raise
+            if len(chunk) > 1:  # one at a time failed too
+                return variables
+    return variables
+
+
+def _accepted_values(reply: dict[str, Any]) -> dict[str, Variable]:
+    found: dict[str, Variable] = {}
     for item in reply.get("getVariableResult") or ():
         if item.get("attributeStatus") != "Accepted":
             continue
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            variables[variable_key(item["component"], item["variable"])] = Variable(value=item.get("attributeValue"))
-    return variables
+            found[variable_key(item["component"], item["variable"])] = Variable(value=item.get("attributeValue"))
+    return found
 
 
 async def onboard(caller: Caller, wanted: Wanted) -> PassResult:
@@ -227,10 +243,18 @@ async def onboard(caller: Caller, wanted: Wanted) -> PassResult:
     if wanted.measurands:
         await _measurands(caller, wanted, variables, result)
     for key, seconds in zip(INTERVAL_KEYS, (wanted.meter_interval, wanted.clock_aligned_interval), strict=True):
-        if seconds > 0 and _integer(variables[key].value if key in variables else None) != seconds:
-            status = await _set(caller, key, str(seconds), result)
-            if status not in ACCEPTED:
-                result.refused.append(f"{key} {seconds} {status}")
+        current = variables[key].value if key in variables else None
+        if seconds <= 0 or _integer(current) == seconds:
+            continue
+        before = caller.memory.configured(caller.cp, key)
+        if before is not None and before == (str(seconds), f"refused at {current}"):
+            result.refused.append(f"{key} {seconds} refused before")  # not asked again after each boot
+            continue
+        status = await _set(caller, key, str(seconds), result)
+        if status not in ACCEPTED:
+            result.refused.append(f"{key} {seconds} {status}")
+            if status in ("Rejected", "UnknownVariable", "UnknownComponent", "NotSupportedAttributeType"):
+                caller.memory.remember_configured(caller.cp, key, str(seconds), f"refused at {current}")
     return result
 
 
