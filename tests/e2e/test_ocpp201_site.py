@@ -215,6 +215,7 @@ def test_the_other_actuators_make_the_2_0_1_calls(site: tuple[Broker, Connector]
             outcomes["trigger"] = await asyncio.to_thread(write, "trigger", 4)
             outcomes["start"] = await asyncio.to_thread(write, "start", "CARD_OK")
             await until(lambda: sensor(bemcom, f"{cp}__1__transaction__id"), 10, "the remote started transaction")
+            outcomes["started"] = station.transaction_on(1)
             outcomes["stop"] = await asyncio.to_thread(write, "stop", True)
             await until(lambda: not station.transactions, 10, "the transaction to end")
             outcomes["unlock"] = await asyncio.to_thread(write, "unlock", True)
@@ -242,7 +243,7 @@ def test_the_other_actuators_make_the_2_0_1_calls(site: tuple[Broker, Connector]
     assert outcomes["start"] == "Accepted"
     assert by_action["RequestStartTransaction"][0]["idToken"]["idToken"] == "CARD_OK"
     assert outcomes["stop"] == "Accepted"
-    assert isinstance(by_action["RequestStopTransaction"][0]["transactionId"], str)
+    assert by_action["RequestStopTransaction"][0]["transactionId"] == outcomes["started"]  # the station's own id
     assert outcomes["unlock"] == "Unlocked"
     assert outcomes["availability"] == "Accepted"
     assert by_action["ChangeAvailability"][0] == {"operationalStatus": "Inoperative", "evse": {"id": 1}}
