@@ -14,6 +14,24 @@ composite of TxProfile or TxDefaultProfile within the station's maximum), so thi
 - a ``chargingRateUnit`` outside ``SmartChargingCtrlr.RateUnit``, a ``stackLevel`` above
   ``ProfileStackLevel``, more periods than ``PeriodsPerSchedule``, more profiles than
   ``Entries[ChargingProfiles]``'s maxLimit: ``Rejected``;
+- where 1.6 replaces a profile of the same ``stackLevel`` and purpose, 2.0.1 (part 2, K01) only
+  replaces one of the same ``id`` (K01.FR.05, on whichever EVSE it was) and rejects the others, as
+  EVerest's libocpp does (its names in ``additionalInfo``, its ``reasonCode``):
+
+  - K01.FR.06: a ChargingStationMaxProfile or TxDefaultProfile with the ``stackLevel`` and purpose of
+    one installed on the same EVSE under another id, their validity periods overlapping (absent
+    ``validFrom``: from when the profile arrived; absent ``validTo``: for ever; periods that only
+    touch overlap, as libocpp compares them): ``DuplicateProfileValidityPeriod``, ``DuplicateProfile``;
+  - K01.FR.52/53: a TxDefaultProfile on EVSE 0 at a ``stackLevel`` where one under another id is
+    installed on an EVSE > 0, or the reverse: ``DuplicateTxDefaultProfileFound``, ``DuplicateProfile``;
+  - K01.FR.39: a TxProfile with the ``stackLevel`` and ``transactionId`` of one installed under
+    another id: ``TxProfileConflictingStackLevel``, ``InvalidStackLevel``;
+
+- a ``Rejected`` SetChargingProfile has a ``statusInfo`` (``reasonCode``, ``additionalInfo``: why),
+  in :meth:`SmartCharging201.answer` and :meth:`SmartCharging201.set_charging_profile_response`;
+- ClearChargingProfile: by ``chargingProfileId``, else every profile matching all of
+  ``chargingProfileCriteria``'s ``evseId`` (absent: any EVSE), ``chargingProfilePurpose`` and
+  ``stackLevel``; ``Accepted`` when it cleared one, else ``Unknown``;
 - GetCompositeSchedule answers ``{"status", "schedule": {"evseId", "duration", "scheduleStart",
   "chargingRateUnit", "chargingSchedulePeriod"}}``; with no limit in force the ``when_unlimited``
   choice of the 1.6 model applies (``empty-periods`` is not valid 2.0.1 and answers as
@@ -35,7 +53,17 @@ from typing import Any, Final, Unpack
 
 from tools.device_model201 import DeviceModel
 from tools.ocppj import JSONDict
-from tools.smart_charging import TX, ModelOptions, SmartCharging, SmartChargingCalls, SmartChargingError, WhenUnlimited
+from tools.smart_charging import (
+    CHARGE_POINT_MAX,
+    TX,
+    TX_DEFAULT,
+    ChargingProfile,
+    ModelOptions,
+    SmartCharging,
+    SmartChargingCalls,
+    SmartChargingError,
+    WhenUnlimited,
+)
 
 __all__ = ["STATION_MAX", "SmartCharging201", "SmartChargingError", "WhenUnlimited"]
 
@@ -43,6 +71,105 @@ STATION_MAX: Final = "ChargingStationMaxProfile"
 _TO_V16: Final = {STATION_MAX: "ChargePointMaxProfile"}
 _FROM_V16: Final = {"ChargePointMaxProfile": STATION_MAX}
 _PURPOSES: Final = (STATION_MAX, "TxDefaultProfile", TX)
+#: libocpp's names of the K01 conflicts (the start of a refusal's reason) and their reasonCode.
+DUPLICATE_VALIDITY: Final = "DuplicateProfileValidityPeriod"
+DUPLICATE_TX_DEFAULT: Final = "DuplicateTxDefaultProfileFound"
+TX_STACK_LEVEL: Final = "TxProfileConflictingStackLevel"
+#: A refusal's reason (a phrase in it) -> the ``reasonCode`` of its ``statusInfo`` (2.0.1 part 2,
+#: appendix: reason codes; as libocpp chooses them); the first that matches, else ``InvalidValue``.
+REASON_CODES: Final = (
+    (DUPLICATE_VALIDITY, "DuplicateProfile"),
+    (DUPLICATE_TX_DEFAULT, "DuplicateProfile"),
+    (TX_STACK_LEVEL, "InvalidStackLevel"),
+    ("needs a transactionId", "MissingParam"),
+    ("no transaction runs", "TxNotFound"),
+    ("does not run on", "TxNotFound"),
+    ("stackLevel", "InvalidStackLevel"),
+    ("chargingRateUnit", "UnsupportedRateUnit"),
+    ("MaxChargingProfilesInstalled", "OutOfStorage"),
+    ("period", "InvalidSchedule"),
+    ("Recurring", "InvalidSchedule"),
+    ("duration", "InvalidSchedule"),
+)
+_FOREVER: Final = float("inf")
+
+
+def status_info(reason: str) -> JSONDict:
+    """The ``statusInfo`` of a refusal: its ``reasonCode`` (:data:`REASON_CODES`) and the reason."""
+    code = next((code for phrase, code in REASON_CODES if phrase in reason), "InvalidValue")
+    return {"reasonCode": code, "additionalInfo": reason[:512]}
+
+
+def _validity(profile: ChargingProfile) -> tuple[float, float]:
+    """When ``profile`` is valid, as libocpp conforms it: from ``validFrom`` (else its arrival) to
+    ``validTo`` (else for ever)."""
+    start = profile.valid_from if profile.valid_from is not None else profile.received
+    return start, profile.valid_to if profile.valid_to is not None else _FOREVER
+
+
+class _Model201(SmartCharging):
+    """The 1.6 model with 2.0.1's rules for profiles that meet at a stack level (the module's text):
+    only the same id replaces (K01.FR.05); the rest of the 1.6 model is unchanged."""
+
+    @staticmethod
+    def _replaces(new: ChargingProfile, old: ChargingProfile) -> bool:
+        return old.id == new.id
+
+    def _refusal(self, profile: ChargingProfile) -> str | None:
+        return super()._refusal(profile) or self._stack_level_conflict(profile)
+
+    def _transaction_refusal(self, profile: ChargingProfile) -> str | None:
+        return super()._transaction_refusal(profile) or self._tx_conflict(profile)
+
+    def _stack_level_conflict(self, profile: ChargingProfile) -> str | None:
+        """K01.FR.06 and K01.FR.52/53 (a TxProfile: none here)."""
+        if profile.purpose not in (CHARGE_POINT_MAX, TX_DEFAULT):
+            return None
+        start, end = _validity(profile)
+        others = [p for p in self.profiles.values() if p.id != profile.id and p.stack_level == profile.stack_level]
+        for other in others:
+            if other.purpose != profile.purpose or other.connector != profile.connector:
+                continue
+            other_start, other_end = _validity(other)
+            if start <= other_end and end >= other_start:
+                return (
+                    f"{DUPLICATE_VALIDITY} (K01.FR.06): {self._named(other)} has stackLevel {profile.stack_level} "
+                    f"on EVSE {profile.connector} in an overlapping validity period"
+                )
+        if profile.purpose == TX_DEFAULT:
+            for other in others:
+                if other.purpose == TX_DEFAULT and (other.connector == 0) != (profile.connector == 0):
+                    rule = "K01.FR.52" if profile.connector == 0 else "K01.FR.53"
+                    return (
+                        f"{DUPLICATE_TX_DEFAULT} ({rule}): {self._named(other)} on EVSE {other.connector} "
+                        f"has stackLevel {profile.stack_level}"
+                    )
+        return None
+
+    def _tx_conflict(self, profile: ChargingProfile) -> str | None:
+        """K01.FR.39: a TxProfile at the stack level of another of the same transaction."""
+        if profile.purpose != TX:
+            return None
+        transaction = profile.transaction_id
+        if transaction is None:
+            running = self.transactions.get(profile.connector)
+            transaction = running.id if running is not None else None
+        for other in self.profiles.values():
+            if (
+                other.purpose == TX
+                and other.id != profile.id
+                and other.stack_level == profile.stack_level
+                and other.transaction_id == transaction
+            ):
+                return (
+                    f"{TX_STACK_LEVEL} (K01.FR.39): {self._named(other)} of the same transaction "
+                    f"has stackLevel {profile.stack_level}"
+                )
+        return None
+
+    @staticmethod
+    def _named(profile: ChargingProfile) -> str:
+        return f"{_FROM_V16.get(profile.purpose, profile.purpose)} {profile.id}"
 
 
 class SmartCharging201(SmartChargingCalls):
@@ -56,11 +183,14 @@ class SmartCharging201(SmartChargingCalls):
         **options: Unpack[ModelOptions],
     ) -> None:
         """``evses``: how many (None: any EVSE id is taken); ``options``: those of the 1.6 model."""
-        #: The 1.6 model holding the profiles (in 1.6's shapes) and computing the limits.
-        self.model = SmartCharging(connectors=evses, **options)
+        #: The 1.6 model holding the profiles (in 1.6's shapes) and computing the limits, with
+        #: 2.0.1's rules where a profile meets another at its stack level.
+        self.model: SmartCharging = _Model201(connectors=evses, **options)
         self.tx_profile_needs_transaction_id = tx_profile_needs_transaction_id
         #: The 2.0.1 ``chargingProfile`` of every profile received, by id (installed ones: :attr:`profiles`).
         self.bodies: dict[int, JSONDict] = {}
+        #: The ``statusInfo`` of the last SetChargingProfile answered (None: ``Accepted``).
+        self.status_info: JSONDict | None = None
         self._numbers: dict[str, int] = {}
         self._names: dict[int, str] = {}
         self._counter = itertools.count(1)
@@ -170,8 +300,23 @@ class SmartCharging201(SmartChargingCalls):
             converted["transactionId"] = self._number(transaction)
         return converted
 
+    def answer(self, action: str, payload: Mapping[str, Any], *, now: float | None = None) -> JSONDict | None:
+        """As :meth:`SmartChargingCalls.answer`; a rejected SetChargingProfile with its ``statusInfo``."""
+        if action == "SetChargingProfile":
+            return self.set_charging_profile_response(payload, now=now)
+        return super().answer(action, payload, now=now)
+
+    def set_charging_profile_response(self, payload: Mapping[str, Any], *, now: float | None = None) -> JSONDict:
+        """SetChargingProfileResponse: the status, and when ``Rejected`` the ``statusInfo``."""
+        response: JSONDict = {"status": self.set_charging_profile(payload, now=now)}
+        if self.status_info is not None:
+            response["statusInfo"] = self.status_info
+        return response
+
     def set_charging_profile(self, payload: Mapping[str, Any], *, now: float | None = None) -> str:
-        """SetChargingProfileResponse's status; an accepted profile is installed."""
+        """SetChargingProfileResponse's status; an accepted profile is installed (why one is
+        rejected: :attr:`status_info`)."""
+        self.status_info = None
         body = payload.get("chargingProfile")
         if not isinstance(body, dict):
             raise SmartChargingError("ProtocolError", "chargingProfile must be an object")
@@ -181,7 +326,9 @@ class SmartCharging201(SmartChargingCalls):
             and body.get("chargingProfilePurpose") == TX
             and body.get("transactionId") is None
         ):
-            self.model.history.append(("SetChargingProfile", "Rejected", "a TxProfile needs a transactionId"))
+            reason = "a TxProfile needs a transactionId (K01.FR.03)"
+            self.model.history.append(("SetChargingProfile", "Rejected", reason))
+            self.status_info = status_info(reason)
             return "Rejected"
         status = self.model.set_charging_profile(
             {"connectorId": payload.get("evseId"), "csChargingProfiles": converted}, now=now
@@ -189,6 +336,8 @@ class SmartCharging201(SmartChargingCalls):
         if status == "Accepted":
             self.bodies[int(body["id"])] = dict(body)
             self._forget()
+        elif status == "Rejected":
+            self.status_info = status_info(self.model.history[-1][2])
         return status
 
     def clear_charging_profile(self, payload: Mapping[str, Any], *, now: float | None = None) -> str:

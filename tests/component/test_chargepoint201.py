@@ -29,6 +29,7 @@ from common.schemas import CENTRAL_SYSTEM_ACTIONS, V201, schema_problem
 from tools import simulate
 from tools.chargepoint201 import SimulatedChargingStation
 from tools.device_model201 import factory_device_model
+from tools.smart_charging201 import STATION_MAX
 
 NOW = "2025-01-01T00:00:00Z"
 
@@ -511,6 +512,61 @@ def test_charging_profiles_and_composite_schedule() -> None:
             await cs.stop_transaction(tx)
             assert cs.smart_charging.profiles == {}  # the TxProfile ended with its transaction
             assert (await central.send("CS5", "GetCompositeSchedule", {"duration": 60, "evseId": 1})).schedule is None
+            assert_answers_valid(cs)
+
+    run(test)
+
+
+def test_a_second_profile_at_a_stack_level_is_rejected_where_1_6_replaced_it() -> None:
+    """2.0.1 part 2 K01: only the same id replaces (FR.05); the same stack level and purpose on the
+    EVSE (FR.06), a TxDefaultProfile's level on EVSE 0 and on an EVSE (FR.52/53), a TxProfile's
+    level in its transaction (FR.39) are Rejected; ClearChargingProfile by criteria on every EVSE."""
+
+    async def test(central: Central) -> None:
+        async with SimulatedChargingStation(central.url, "CS9", device_model=factory_device_model(2)) as cs:
+            await cs.boot()
+
+            async def set_profile(evse: int, body: dict[str, Any]) -> str:
+                answer = await central.send("CS9", "SetChargingProfile", {"evseId": evse, "chargingProfile": body})
+                return str(answer.status)
+
+            async def clear(**criteria: Any) -> str:
+                payload = {"chargingProfileCriteria": criteria}
+                return str((await central.send("CS9", "ClearChargingProfile", payload)).status)
+
+            tx_default = "TxDefaultProfile"
+            assert await set_profile(1, profile(1001, tx_default, 7000.0, stack_level=1)) == "Accepted"
+            assert await set_profile(1, profile(1001, tx_default, 6000.0, stack_level=1)) == "Accepted"  # FR.05
+            assert await set_profile(1, profile(2001, tx_default, 5000.0, stack_level=1)) == "Rejected"  # FR.06
+            assert await set_profile(0, profile(1000, tx_default, 4000.0, stack_level=1)) == "Rejected"  # FR.52
+            assert await set_profile(2, profile(1002, tx_default, 4000.0, stack_level=1)) == "Accepted"
+            assert await set_profile(0, profile(800, STATION_MAX, 9000.0, stack_level=1)) == "Accepted"
+            assert await set_profile(0, profile(801, STATION_MAX, 8000.0, stack_level=1)) == "Rejected"  # FR.06
+            assert await set_profile(0, profile(1000, tx_default, 4000.0, stack_level=2)) == "Accepted"
+            assert await set_profile(2, profile(2002, tx_default, 3000.0, stack_level=2)) == "Rejected"  # FR.53
+            assert cs.smart_charging.limit_now(1) == 6000.0
+            tx = await cs.start_transaction(1, "TAG1")
+            tx_profile = profile(3001, "TxProfile", 3000.0, stack_level=1, transactionId=tx)
+            assert await set_profile(1, tx_profile) == "Accepted"
+            assert await set_profile(1, {**tx_profile, "id": 3002}) == "Rejected"  # FR.39
+            assert await set_profile(1, {**tx_profile, "id": 3002, "stackLevel": 2}) == "Accepted"
+            reasons = [reason for action, status, reason in cs.smart_charging.history if status == "Rejected"]
+            assert [reason.split(" ", 1)[0] for reason in reasons] == [
+                "DuplicateProfileValidityPeriod",
+                "DuplicateTxDefaultProfileFound",
+                "DuplicateProfileValidityPeriod",
+                "DuplicateTxDefaultProfileFound",
+                "TxProfileConflictingStackLevel",
+            ]
+            # Criteria without an EVSE clear on every EVSE; Unknown when nothing matched.
+            assert await clear(chargingProfilePurpose=tx_default, stackLevel=1) == "Accepted"
+            assert sorted(cs.smart_charging.profiles) == [800, 1000, 3001, 3002]
+            assert await clear(chargingProfilePurpose=tx_default, stackLevel=1) == "Unknown"
+            assert await clear(evseId=1, chargingProfilePurpose="TxProfile", stackLevel=2) == "Accepted"
+            assert await clear(evseId=2, chargingProfilePurpose=tx_default) == "Unknown"
+            assert await clear(evseId=0, stackLevel=2) == "Accepted"
+            assert sorted(cs.smart_charging.profiles) == [800, 3001]
+            assert await set_profile(0, profile(1000, tx_default, 4000.0, stack_level=1)) == "Accepted"
             assert_answers_valid(cs)
 
     run(test)
