@@ -678,7 +678,7 @@ class SimulatedChargingStation(Connecting):
     def set_charging_profile(self, payload: JSONDict) -> JSONDict:
         if not self._smart_charging_enabled():
             return {"status": "Rejected"}
-        return {"status": self.smart_charging.set_charging_profile(payload)}
+        return self.smart_charging.set_charging_profile_response(payload)
 
     def clear_charging_profile(self, payload: JSONDict) -> JSONDict:
         return {"status": self.smart_charging.clear_charging_profile(payload)}

@@ -1,8 +1,9 @@
 """End to end, a strict OCPP 2.0.1 charging station with one stack level above 0
 (``SmartChargingCtrlr.ProfileStackLevel`` 1): every BEMCom limit and schedule shares that level, and
 2.0.1 rejects a second TxDefaultProfile there where 1.6 replaced it (part 2 K01.FR.06 on one EVSE,
-K01.FR.52/53 between EVSE 0 and another). The connector clears the level first, so each write is
-``Accepted`` and the station's composite schedule is the last one written."""
+K01.FR.52/53 between EVSE 0 and another). The connector clears the level first, on the EVSE written
+and on EVSE 0, so each write is ``Accepted``, the station's composite schedule is the last one
+written there, and what another EVSE above 0 holds stays (they may share a level)."""
 
 from __future__ import annotations
 
@@ -60,12 +61,12 @@ def test_each_limit_and_schedule_is_accepted_on_a_station_of_one_stack_level(sit
     bemcom.map(*limit.values(), schedule, sensors=(f"{CP}__onboarding",))
     now_ms = int(time.time() * 1000)
     plan = [{"from_timestamp": now_ms - 60_000, "to_timestamp": now_ms + 3_600_000, "value": 7000}]
-    # (what is written, the value, the EVSE, BEMCom's profile id, the limit then in force there)
+    # (what is written, the value, the EVSE, BEMCom's profiles then held, the limit then in force there)
     writes = [
-        (limit[0], 9000, 0, 1000, 9000.0),
-        (limit[1], 8000, 1, 1001, 8000.0),
-        (schedule, plan, 1, 2001, 7000.0),
-        (limit[2], 6000, 2, 1002, 6000.0),
+        (limit[0], 9000, 0, [1000], 9000.0),
+        (limit[1], 8000, 1, [1001], 8000.0),  # EVSE 0's limit shared its level: cleared
+        (schedule, plan, 1, [2001], 7000.0),
+        (limit[2], 6000, 2, [1002, 2001], 6000.0),  # EVSE 1's schedule stays: EVSEs above 0 may share
     ]
 
     async def scenario() -> tuple[SimulatedChargingStation, list[tuple[Any, list[int], float | None]]]:
@@ -83,8 +84,8 @@ def test_each_limit_and_schedule_is_accepted_on_a_station_of_one_stack_level(sit
         station, seen = asyncio.run(scenario())
     finally:
         observer.close()
-    assert seen == [("Accepted", [profile_id], watts) for _, _, _, profile_id, watts in writes]
+    assert seen == [("Accepted", held, watts) for _, _, _, held, watts in writes]
     assert all(entry[1] == "Accepted" for entry in station.smart_charging.history if entry[0] == "SetChargingProfile")
     sent = [p["chargingProfile"] for action, p in station.received_calls if action == "SetChargingProfile"]
     assert {profile["stackLevel"] for profile in sent} == {1}
-    assert first_limit(station, 1) is None  # EVSE 1's schedule was cleared for EVSE 2's limit
+    assert first_limit(station, 1) == 7000.0  # EVSE 1's schedule still governs it

@@ -172,21 +172,33 @@ def test_with_few_stack_levels_the_level_is_cleared_before_a_tx_default_profile_
     replaced it: where BEMCom's profiles must share levels, the level is cleared first."""
     ctx = context(max_stack_level=highest)
     for connector in (0, 1, 2):
-        clear, limit = plan("execute_send_charging_profile", 11000, connector, ctx)
-        assert clear.preparatory and not limit.preparatory
+        *clears, limit = plan("execute_send_charging_profile", 11000, connector, ctx)
+        assert all(clear.preparatory for clear in clears) and not limit.preparatory
         level = profile(limit)["stackLevel"]
-        assert clear == OcppCall(
-            "ClearChargingProfile",
-            {"chargingProfileCriteria": {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": level}},
-            preparatory=True,
-        )
+        criteria = {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": level}
+        # On its own EVSE and EVSE 0 (EVSE 0's on every EVSE): what other EVSEs hold stays.
+        wheres = [{"evseId": connector}, {"evseId": 0}] if connector else [{}]
+        assert clears == [
+            OcppCall("ClearChargingProfile", {"chargingProfileCriteria": criteria | where}, preparatory=True)
+            for where in wheres
+        ]
         entries = [{"from_timestamp": NOW, "to_timestamp": None, "value": 5}]
-        clear, _ = plan("execute_send_charging_schedule", entries, connector, ctx)
-        assert clear.action == "ClearChargingProfile" and clear.preparatory
-    # Enough levels: every profile has its own, nothing is cleared.
-    assert [call.action for call in plan("execute_send_charging_profile", 11000, 2, context(max_stack_level=8))] == [
-        "SetChargingProfile"
-    ]
+        first, *_ = plan("execute_send_charging_schedule", entries, connector, ctx)
+        assert first.action == "ClearChargingProfile" and first.preparatory
+
+
+@pytest.mark.parametrize("highest", [None, 4, 8])
+def test_with_four_stack_levels_no_two_profiles_share_one_where_2_0_1_forbids_it(highest: int | None) -> None:
+    """EVSE 0 at 1 and 2, every other EVSE at 3 and 4 (EVSEs above 0 may share a level): nothing
+    is ever cleared to make room."""
+    ctx = context(max_stack_level=highest)
+    levels = {}
+    for connector in (0, 1, 2, 7):
+        [limit] = plan("execute_send_charging_profile", 11000, connector, ctx)
+        entries = [{"from_timestamp": NOW, "to_timestamp": None, "value": 5}]
+        [schedule_] = plan("execute_send_charging_schedule", entries, connector, ctx)
+        levels[connector] = (profile(schedule_)["stackLevel"], profile(limit)["stackLevel"])
+    assert levels == {0: (1, 2), 1: (3, 4), 2: (3, 4), 7: (3, 4)}
 
 
 def test_a_remote_start_without_an_evse_carries_no_tx_profile() -> None:
@@ -786,7 +798,7 @@ def test_a_2_0_1_limit_is_fitted_bound_to_the_running_transaction_and_read_back(
     gateway = Gateway(
         {"CS_1": facts},
         # One stack level: the level is cleared first; "Unknown" (nothing there) is not the outcome.
-        ClearChargingProfile=[accepted("Unknown")],
+        ClearChargingProfile=[accepted("Unknown"), accepted("Unknown")],
         SetChargingProfile=[accepted(), accepted()],
         GetCompositeSchedule=[composite(**in_force)],
     )
@@ -801,8 +813,8 @@ def test_a_2_0_1_limit_is_fitted_bound_to_the_running_transaction_and_read_back(
 
     asyncio.run(scenario())
     assert results == ["Accepted"]
-    clear, default, tx, read = gateway.calls("CS_1")
-    assert clear.action == "ClearChargingProfile"
+    *clears, default, tx, read = gateway.calls("CS_1")
+    assert [clear.action for clear in clears] == ["ClearChargingProfile"] * 2
     assert [profile(c)["stackLevel"] for c in (default, tx)] == [0, 0]
     assert profile(tx)["transactionId"] == "tx-42" and period(tx) == {
         "startPeriod": 0,

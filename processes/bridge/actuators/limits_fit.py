@@ -92,6 +92,10 @@ class Dialect:
     max_purpose: str
     #: Calls that make room for a profile before it is set (2.0.1: see ``v201.make_room``).
     make_room: Callable[[Profile, Context], list[OcppCall]] = lambda profile, context: []
+    #: (schedule, limit) stack levels of a connector (:func:`stack_levels`; 2.0.1: ``v201.stack_levels``).
+    levels: Callable[[int, Context | None], tuple[int, int]] = lambda connector, context: stack_levels(
+        connector, context
+    )
 
     def _set(self, profiles: list[Profile], context: Context) -> list[OcppCall]:
         calls: list[OcppCall] = []
@@ -109,7 +113,7 @@ class Dialect:
             ids = [LIMIT_PROFILE_BASE + connector] + [TX_PROFILE_BASE + on for on, _ in running]
             return [self.clear_profile(profile_id) for profile_id in ids]
         schedule = limit_schedule(as_number(value, "the power limit"), context)
-        level, kind = limit_stack_level(connector, context), context.facts.profile_kind
+        level, kind = self.levels(connector, context)[1], context.facts.profile_kind
         profiles = [Profile(connector, LIMIT_PROFILE_BASE + connector, level, schedule, kind=kind)]
         for on, transaction in running:
             profiles.append(Profile(on, TX_PROFILE_BASE + on, level, schedule, "TxProfile", kind, transaction))
@@ -165,7 +169,7 @@ class Dialect:
             schedule["chargingSchedulePeriod"] = periods[:most]
             ends = iso(start + periods[most]["startPeriod"] * 1000)
             note = f"cut to its {most} periods (ChargingScheduleMaxPeriods): ends at {ends}"
-        level = schedule_stack_level(connector, context)
+        level = self.levels(connector, context)[0]
         profile = Profile(connector, SCHEDULE_PROFILE_BASE + connector, level, schedule, note=note)
         return self._set(leased([profile], context), context)
 
@@ -182,7 +186,11 @@ def stack_levels(connector: int, context: Context | None) -> tuple[int, int]:
     limit. A limit outranks a plan, and a connector's own profiles outrank connector 0's. A charge
     point with fewer levels (``ChargeProfileMaxStackLevel``) gets them within its maximum: with one
     level above 0 the schedule and the limit replace each other, with none everything is level 0."""
-    schedule, limit = 2 * connector + 1, 2 * connector + 2
+    return within_maximum(2 * connector + 1, 2 * connector + 2, context)
+
+
+def within_maximum(schedule: int, limit: int, context: Context | None) -> tuple[int, int]:
+    """(schedule, limit) levels within the charge point's maximum (the rule of :func:`stack_levels`)."""
     highest = context.facts.max_stack_level if context is not None else None
     if highest is None or highest >= limit:
         return schedule, limit
@@ -249,7 +257,9 @@ def _schedule_entries(value: Any, context: Context) -> list[tuple[int, int | Non
     return entries
 
 
-def start_profile(connector: int, context: Context) -> Profile | None:
+def start_profile(
+    connector: int, context: Context, levels: Callable[[int, Context | None], tuple[int, int]] = stack_levels
+) -> Profile | None:
     """The TxProfile a remote start carries: the limit in force on the connector (or connector 0),
     so the session starts within it; None without a limit."""
     limits = dict(context.facts.limits)
@@ -257,7 +267,7 @@ def start_profile(connector: int, context: Context) -> Profile | None:
     if watts is None:
         return None
     schedule = limit_schedule(watts, context)
-    level = limit_stack_level(connector, context)
+    level = levels(connector, context)[1]
     return Profile(connector, TX_PROFILE_BASE + connector, level, schedule, "TxProfile", context.facts.profile_kind)
 
 

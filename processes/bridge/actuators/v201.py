@@ -19,7 +19,13 @@ from ocpp.v201.enums import MessageTriggerEnumType
 from common.bus import Reply
 from common.device_model import parse_variable_key, variable_key
 from processes.bridge.actuators import limits_fit
-from processes.bridge.actuators.limits_fit import READ_BACK_SECONDS, Dialect, Profile, composite_duration
+from processes.bridge.actuators.limits_fit import (
+    READ_BACK_SECONDS,
+    Dialect,
+    Profile,
+    composite_duration,
+    within_maximum,
+)
 from processes.bridge.actuators.plan import Context, OcppCall, Result, reply_outcome
 from processes.bridge.actuators.values import (
     InvalidValue,
@@ -123,22 +129,36 @@ def clear_profile(profile_id: int) -> OcppCall:
     return OcppCall("ClearChargingProfile", {"chargingProfileId": profile_id})
 
 
-#: With this many stack levels or fewer, BEMCom's TxDefaultProfiles share levels (``stack_levels``).
-FEW_STACK_LEVELS = 3
+#: BEMCom's (schedule, limit) stack levels: EVSE 0's, and every other EVSE's (a connector's own
+#: profiles outrank connector 0's, a limit outranks a schedule, as for 1.6).
+STATION_LEVELS, EVSE_LEVELS = (1, 2), (3, 4)
+
+
+def stack_levels(connector: int, context: Context | None) -> tuple[int, int]:
+    """2.0.1 rejects a second TxDefaultProfile at a stack level where 1.6 replaced it: on one EVSE
+    (K01.FR.06), and between EVSE 0 and any other (K01.FR.52/53); EVSEs above 0 may share one. So
+    EVSE 0 has levels 1 and 2, every other EVSE 3 and 4: four levels do for any number of EVSEs.
+    Within a smaller maximum they are squeezed as for 1.6 (``limits_fit.within_maximum``), and then
+    :func:`make_room` clears a level before it is used."""
+    return within_maximum(*(EVSE_LEVELS if connector else STATION_LEVELS), context)
 
 
 def make_room(profile: Profile, context: Context) -> list[OcppCall]:
-    """Where BEMCom's TxDefaultProfiles must share stack levels (a station with few), the one at
-    the new profile's level is cleared first. 1.6 replaces a profile of the same level and purpose;
-    2.0.1 rejects it instead (K01.FR.06 on one EVSE, K01.FR.52/53 between EVSE 0 and another)."""
+    """Where BEMCom's TxDefaultProfiles must share stack levels (a station with fewer than four),
+    what is at the new profile's level is cleared first: on its EVSE and on EVSE 0 (on EVSE 0:
+    on every EVSE), so nothing of another EVSE above 0 is lost."""
     highest = context.facts.max_stack_level
-    if profile.purpose != "TxDefaultProfile" or highest is None or highest > FEW_STACK_LEVELS:
+    if profile.purpose != "TxDefaultProfile" or highest is None or highest >= EVSE_LEVELS[1]:
         return []
-    criteria = {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": profile.stack_level}
-    return [OcppCall("ClearChargingProfile", {"chargingProfileCriteria": criteria}, preparatory=True)]
+    criteria: dict[str, Any] = {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": profile.stack_level}
+    wheres = [{"evseId": profile.connector}, {"evseId": 0}] if profile.connector else [{}]
+    return [
+        OcppCall("ClearChargingProfile", {"chargingProfileCriteria": criteria | where}, preparatory=True)
+        for where in wheres
+    ]
 
 
-PROFILES = Dialect(charging_profile, clear_profile, "ChargingStationMaxProfile", make_room)
+PROFILES = Dialect(charging_profile, clear_profile, "ChargingStationMaxProfile", make_room, stack_levels)
 
 
 # -- EVSE calls -------------------------------------------------------------------------
@@ -181,7 +201,7 @@ def plan_remote_start(connector: int, value: Any, context: Context) -> list[Ocpp
         # Without an EVSE the limit of EVSE 0 (its TxDefaultProfile) governs the session anyway,
         # and a TxProfile here (id 3000) would block the TxProfile a later limit sets at the same
         # level for the same transaction (K01.FR.39).
-        profile = limits_fit.start_profile(connector, context)
+        profile = limits_fit.start_profile(connector, context, stack_levels)
         if profile is not None:
             payload["chargingProfile"] = charging_profile(profile).payload["chargingProfile"]
     return [OcppCall("RequestStartTransaction", payload)]
