@@ -381,6 +381,19 @@ def test_a_station_that_takes_few_variables_per_message_is_asked_one_at_a_time()
     assert result.capabilities["max_stack_level"] == 3
 
 
+def test_a_station_that_answers_neither_reports_nor_variables_fails_its_pass_as_for_1_6() -> None:
+    station, store = ScriptedStation(), Store(":memory:")
+
+    def refusing(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        station.calls.append((action, payload))
+        raise CommandError(ErrorCode.CALL_ERROR, "NotSupported: no")
+
+    station.answer = refusing  # type: ignore[method-assign]
+    with pytest.raises(CommandError, match="NotSupported"):
+        asyncio.run(onboard(Caller(station, store), WANTED))  # type: ignore[arg-type]
+    assert sets(station) == []  # nothing set blindly
+
+
 def test_a_station_without_reports_is_asked_with_get_variables() -> None:
     station, store = ScriptedStation(reports=False), Store(":memory:")
     result = asyncio.run(onboard(Caller(station, store), WANTED))  # type: ignore[arg-type]

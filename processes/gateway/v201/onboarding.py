@@ -207,17 +207,24 @@ async def asked(caller: Caller) -> dict[str, Variable]:
         component, variable = parse_variable_key(key)
         data.append({"component": component, "variable": variable})
     variables: dict[str, Variable] = {}
-    for chunk in ([data], [[item] for item in data]):
+    try:
+        variables.update(_accepted_values(await caller.call("GetVariables", {"getVariableData": data})))
+        return variables
+    except CommandError as error:
+        if error.code in (ErrorCode.NOT_CONNECTED, ErrorCode.EXPIRED):
+            raise
+    answered = False
+    last: CommandError | None = None
+    for item in data:  # one at a time
         try:
-            for items in chunk:
-                reply = await caller.call("GetVariables", {"getVariableData": items})
-                variables.update(_accepted_values(reply))
-            return variables
+            variables.update(_accepted_values(await caller.call("GetVariables", {"getVariableData": [item]})))
+            answered = True
         except CommandError as error:
             if error.code in (ErrorCode.NOT_CONNECTED, ErrorCode.EXPIRED):
                 raise
-            if len(chunk) > 1:  # one at a time failed too
-                return variables
+            last = error
+    if not answered and last is not None:  # it answers neither: the pass fails, as 1.6's does
+        raise last
     return variables
 
 
