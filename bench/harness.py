@@ -259,10 +259,19 @@ class Connector:
             wait_until(lambda: port_open(self.ocpp_port), 20, "the gateway to listen")
 
     def stop(self) -> None:
+        """SIGTERM to supervisord, and at once to its programs too: supervisord stops them one
+        priority group after the other, a second each; signalled together they stop within one."""
         if self._process is None:
             return
+        try:
+            pids = self.child_pids() if self._process.poll() is None else {}
+        except OSError:  # supervisord ended meanwhile
+            pids = {}
         with contextlib.suppress(ProcessLookupError):
             self._process.send_signal(signal.SIGTERM)
+        for pid in pids.values():  # each program is its process group's leader (stopasgroup)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
         try:
             self._process.wait(45)  # each program stops within its deadline (common/process.py)
         except subprocess.TimeoutExpired:
