@@ -19,7 +19,9 @@ import pytest
 from bench.harness import Broker, Connector, Observer, wait_until
 from tests.support.bemcom import Bemcom
 from tests.support.chargepoint import SimulatedChargePoint
+from tools.chargepoint201 import SimulatedChargingStation
 from tools.configuration import factory_configuration
+from tools.device_model201 import factory_device_model
 from tools.ocppj import utc_now
 from tools.smart_charging import SmartCharging
 
@@ -183,6 +185,41 @@ def test_the_failsafe_after_a_broker_outage_and_the_limit_restored_after_it(
             await until(lambda: sensor(bemcom, "CP_F__failsafe")[-1] is False, 10, "failsafe false")
 
     asyncio.run(scenario())
+
+
+def test_a_2_0_1_station_gets_the_failsafe_too_and_bemcom_s_limit_back_after_it(
+    failsafe_site: tuple[Broker, Connector, Observer],
+) -> None:
+    broker, connector, observer = failsafe_site
+    bemcom = Bemcom(observer)
+    limit = "CS_F__1__execute_send_charging_profile"
+    bemcom.map(limit, sensors=("CS_F__failsafe",))
+
+    async def scenario() -> SimulatedChargingStation:
+        model = factory_device_model(1, rate_units="W")
+        async with SimulatedChargingStation(connector.url, "CS_F", device_model=model) as station:
+            await station.boot()
+            await until(lambda: sensor(bemcom, "CS_F__failsafe"), 15, "the failsafe sensor")
+            # The permanent failsafe profile of 2.0.1's shape: EVSE 0, stack level 0.
+            assert station.smart_charging.limit_now(1) == pytest.approx(FAILSAFE_W)
+            await station.start_transaction(1, "TAG", meter_start=0)
+            assert await asyncio.to_thread(bemcom.write, limit, 11000) == "Accepted"
+            assert station.smart_charging.limit_now(1) == pytest.approx(11000)
+            await asyncio.to_thread(broker.stop)
+            await until(
+                lambda: station.smart_charging.limit_now(1) == pytest.approx(FAILSAFE_W), 15, "the failsafe limit"
+            )
+            await asyncio.to_thread(broker.start)
+            await until(
+                lambda: station.smart_charging.limit_now(1) == pytest.approx(11000), 15, "BEMCom's limit restored"
+            )
+            return station
+
+    station = asyncio.run(scenario())
+    sent = [p["chargingProfile"] for action, p in station.received_calls if action == "SetChargingProfile"]
+    assert any(profile["id"] == 800 and profile["stackLevel"] == 0 for profile in sent)  # the permanent failsafe
+    bemcoms = [profile for profile in sent if profile["stackLevel"] > 0]  # the failsafe's are at level 0
+    assert bemcoms and all("validTo" in profile for profile in bemcoms)  # BEMCom's are leases
 
 
 def test_the_charger_falls_back_to_the_failsafe_by_itself_when_the_whole_connector_is_killed(
