@@ -138,7 +138,9 @@ def test_a_schedule_with_a_gap_lets_the_charger_charge_freely_in_the_gap(
 
 @pytest.fixture
 def failsafe_site(tmp_path: Path) -> Iterator[tuple[Broker, Connector, Observer]]:
-    broker = Broker(tmp_path)
+    # A kept session across the broker's restart: what the bridge publishes before the observer is
+    # back (the failsafe turning true) is queued for it, not lost.
+    broker = Broker(tmp_path, persistence=True)
     broker.start()
     connector = Connector(
         tmp_path,
@@ -150,7 +152,7 @@ def failsafe_site(tmp_path: Path) -> Iterator[tuple[Broker, Connector, Observer]
     )
     connector.use_private_control()  # the module's connector may still run from this checkout
     connector.start()
-    observer = Observer(broker.port, connector.name)
+    observer = Observer(broker.port, connector.name, persistent=True)
     yield broker, connector, observer
     observer.close()
     connector.stop()
