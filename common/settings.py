@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -217,19 +217,15 @@ class _Reader:
 
     def measurands(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         """A comma-separated list of OCPP measurands, in order of preference, without repeats."""
-        value = self.raw(name)
-        if value is None:
-            return default
-        names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
-        unknown = [item for item in names if item not in MEASURANDS]
-        if unknown or not names:
-            shown = ", ".join(unknown) if unknown else "nothing"
-            self.problems.append(f"{name}={value!r} is invalid: {shown} is not an OCPP measurand")
-            return default
-        return names
+        return self._names(name, default, MEASURANDS, "is not an OCPP measurand")
 
     def protocols(self, name: str, default: tuple[str, ...], known: Sequence[str]) -> tuple[str, ...]:
         """A comma-separated list of websocket subprotocols, in order of preference, without repeats."""
+        return self._names(name, default, known, f"; expected one or more of {', '.join(known)}")
+
+    def _names(self, name: str, default: tuple[str, ...], known: Collection[str], why: str) -> tuple[str, ...]:
+        """A comma-separated list of ``known`` names, in order, without repeats; ``why`` follows
+        the unknown ones in the problem."""
         value = self.raw(name)
         if value is None:
             return default
@@ -237,7 +233,8 @@ class _Reader:
         unknown = [item for item in names if item not in known]
         if unknown or not names:
             shown = ", ".join(unknown) if unknown else "nothing"
-            self.problems.append(f"{name}={value!r} is invalid: {shown}; expected one or more of {', '.join(known)}")
+            separator = "" if why.startswith(";") else " "
+            self.problems.append(f"{name}={value!r} is invalid: {shown}{separator}{why}")
             return default
         return names
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -276,7 +276,15 @@ def meter_values(cp: object, connector: int, elements: object, default_ts: int) 
     return list(_iter_meter_values(cp, connector, elements, default_ts))
 
 
-def _iter_meter_values(cp: object, connector: int, elements: object, default_ts: int) -> Iterator[SensorValue]:
+def _iter_meter_values(
+    cp: object,
+    connector: int,
+    elements: object,
+    default_ts: int,
+    read: Callable[[object, int, Mapping[Any, Any], int], SensorValue | None] | None = None,
+) -> Iterator[SensorValue]:
+    """The sensor values of MeterValue elements; ``read``: one sampled value (1.6's by default)."""
+    read = read or sampled_value
     if not isinstance(elements, list):
         return
     for element in elements:
@@ -288,7 +296,7 @@ def _iter_meter_values(cp: object, connector: int, elements: object, default_ts:
             continue
         for sampled in samples:
             if isinstance(sampled, dict):
-                value = sampled_value(cp, connector, sampled, ts)
+                value = read(cp, connector, sampled, ts)
                 if value is not None:
                     yield value
 
@@ -334,22 +342,7 @@ def sampled_value_201(cp: object, connector: int, sampled: Mapping[Any, Any], ts
 
 def meter_values_201(cp: object, connector: int, elements: object, default_ts: int) -> list[SensorValue]:
     """Every 2.0.1 SampledValue of every MeterValue element, in order, each with its element's timestamp."""
-    values: list[SensorValue] = []
-    if not isinstance(elements, list):
-        return values
-    for element in elements:
-        if not isinstance(element, dict):
-            continue
-        ts = parse_ocpp_timestamp(element.get("timestamp"), default_ts)
-        samples = element.get("sampled_value")
-        if not isinstance(samples, list):
-            continue
-        for sampled in samples:
-            if isinstance(sampled, dict):
-                value = sampled_value_201(cp, connector, sampled, ts)
-                if value is not None:
-                    values.append(value)
-    return values
+    return list(_iter_meter_values(cp, connector, elements, default_ts, sampled_value_201))
 
 
 def end_register_201(cp: object, connector: int, elements: object) -> int | float | None:

@@ -137,6 +137,17 @@ async def _first_of(*waits: Any) -> None:
             task.cancel()
 
 
+def log_security_event(cp_id: str, payload: dict[str, Any]) -> None:
+    """A SecurityEventNotification (1.6 security extension, 2.0.1): logged at WARNING."""
+    log.warning(
+        "%s security event %s at %s%s",
+        cp_id,
+        payload.get("type"),
+        payload.get("timestamp"),
+        f": {payload['tech_info']}" if payload.get("tech_info") else "",
+    )
+
+
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -16,7 +16,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, Gene
 
 from common.schemas import V16
 from processes.gateway.onboarding import text_or_none
-from processes.gateway.session import OcppSession, empty_results, utc_now_iso
+from processes.gateway.session import OcppSession, empty_results, log_security_event, utc_now_iso
 from processes.gateway.v16.calls import build_call
 
 log = logging.getLogger(__name__)
@@ -144,13 +144,7 @@ class ChargePointSession(OcppSession, ChargePoint):
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, **payload: Any) -> call_result.SecurityEventNotification:
-        log.warning(
-            "%s security event %s at %s%s",
-            self.id,
-            payload.get("type"),
-            payload.get("timestamp"),
-            f": {payload['tech_info']}" if payload.get("tech_info") else "",
-        )
+        log_security_event(self.id, payload)
         self.emit("SecurityEventNotification", payload)
         return call_result.SecurityEventNotification()
 

@@ -25,7 +25,7 @@ from common.schemas import V201
 from processes.gateway.authorization import IdTagInfo
 from processes.gateway.frames import spelled_for_201
 from processes.gateway.onboarding import text_or_none
-from processes.gateway.session import OcppSession, empty_results, utc_now_iso
+from processes.gateway.session import OcppSession, empty_results, log_security_event, utc_now_iso
 from processes.gateway.v201.calls import build_call
 
 log = logging.getLogger(__name__)
@@ -308,13 +308,7 @@ class ChargingStationSession(OcppSession, ChargePoint):
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, **payload: Any) -> call_result.SecurityEventNotification:
-        log.warning(
-            "%s security event %s at %s%s",
-            self.id,
-            payload.get("type"),
-            payload.get("timestamp"),
-            f": {payload['tech_info']}" if payload.get("tech_info") else "",
-        )
+        log_security_event(self.id, payload)
         self.emit("SecurityEventNotification", payload)
         return call_result.SecurityEventNotification()
 
