@@ -164,14 +164,7 @@ class GatewayCommands:
         onboarding learnt, the charger profile in force, and the active transactions (the newest
         per connector) as ``[connector, transaction id]`` pairs."""
         session = self._session(request)
-        newest: dict[int, int | str] = {}
-        if session.subprotocol == V201_SUBPROTOCOL:
-            for found in self._store.open_transactions201(session.id, 0):
-                if found.evse is not None:
-                    newest.setdefault(found.evse, found.id)  # newest first
-        else:
-            for transaction in self._store.active_transactions(session.id, 0):
-                newest.setdefault(transaction.connector, transaction.id)  # newest first
+        newest = self._store.running(session.id, v201=session.subprotocol == V201_SUBPROTOCOL)
         return {
             "protocol": session.subprotocol,
             "capabilities": session.capabilities,

@@ -57,8 +57,7 @@ class Sessions(Protocol):
 
 
 class Transactions(Protocol):
-    def active_transactions(self, charge_point: str, connector: int) -> list[Any]: ...
-    def open_transactions201(self, charge_point: str, evse: int = 0) -> list[Any]: ...
+    def running(self, charge_point: str, v201: bool = False) -> dict[int, int | str]: ...
 
 
 class Failsafe:
@@ -151,15 +150,7 @@ class Failsafe:
                 clear = {"chargingProfileId": base + connector} if v201 else {"id": base + connector}
                 await caller.call("ClearChargingProfile", clear)
         await _set(caller, self._failsafe_profile(session, 0, FAILSAFE_PROFILE, "TxDefaultProfile"))
-        newest: dict[int, int | str] = {}
-        if v201:
-            for found in self._store.open_transactions201(session.id, 0):
-                if found.evse is not None:
-                    newest.setdefault(found.evse, found.id)
-        else:
-            for transaction in self._store.active_transactions(session.id, 0):
-                newest.setdefault(transaction.connector, transaction.id)
-        for connector, transaction in sorted(newest.items()):
+        for connector, transaction in sorted(self._store.running(session.id, v201).items()):
             profile = self._failsafe_profile(session, connector, TX_PROFILE_BASE + connector, "TxProfile", transaction)
             await _set(caller, profile)
         log.info("%s: the failsafe limit is in force", session.id)

@@ -167,18 +167,18 @@ class OcppSession(ChargePoint):
         connection: Connection,
         *,
         bus: SessionBus,
+        store: Store,
+        heartbeat_interval: int,
         response_timeout: float,
         max_calls_per_second: int = 20,
         lifecycle: Lifecycle | None = None,
-        store: Store | None = None,
-        heartbeat_interval: int = 300,
         authorizer: Authorizer | None = None,
     ) -> None:
         # Our logger, not the library's: its unexpected handler errors are ours to report.
         super().__init__(cp_id, connection, response_timeout=response_timeout, logger=log)
         self._bus = bus
         #: Transactions across restarts (``store.py``); the version packages' handlers need it.
-        self._store: Store = store if store is not None else Store(":memory:")
+        self._store = store
         #: The ``interval`` of the BootNotification answer (OCPP_HEARTBEAT_INTERVAL).
         self._heartbeat_interval = heartbeat_interval
         #: ``OCPP_AUTHORIZE=listed``: the id tags file answers; None: every id tag is accepted.

@@ -310,6 +310,19 @@ class Store:
             id_token_status=row.id_token_status,
         )
 
+    def running(self, charge_point: str, v201: bool = False) -> dict[int, int | str]:
+        """Connector (2.0.1: EVSE) -> the id of the newest transaction open on it, for a 1.6 charge
+        point or (``v201``) a 2.0.1 station."""
+        newest: dict[int, int | str] = {}
+        if v201:
+            for found in self.open_transactions201(charge_point, 0):  # newest first
+                if found.evse is not None:
+                    newest.setdefault(found.evse, found.id)
+        else:
+            for transaction in self.active_transactions(charge_point, 0):  # newest first
+                newest.setdefault(transaction.connector, transaction.id)
+        return newest
+
     def open_transactions201(self, charge_point: str, evse: int = 0) -> list[Transaction201]:
         """Open 2.0.1 transactions of an EVSE, newest first; EVSE 0: of every EVSE."""
         rows = self._db.execute(
