@@ -173,11 +173,16 @@ def limits_scenario(connector: Connector, observer: Observer) -> None:
             await legit.still_works()
             async with SimulatedChargePoint(connector.url, "THIRD") as third:  # its connection was freed
                 await third.heartbeat()
+            # An OCPP 2.0.1 station has the same connection limit and the same rate limit.
+            async with SimulatedChargingStation(connector.url, "HOSTILE_201") as station:
+                assert await refused_status(SimulatedChargingStation(connector.url, "FOURTH")) == 503
+                await flood(station)
+                await legit.still_works()
 
     asyncio.run(scenario())
 
 
-async def flood(hostile: SimulatedChargePoint) -> None:
+async def flood(hostile: SimulatedChargePoint | SimulatedChargingStation) -> None:
     """60 calls at once, without waiting for the answers: the burst of 10 is answered, then the
     charge point is slowed down (a few calls held and answered at its rate), and the excess is
     answered with GenericError; the connection stays open, and once it slows down its calls are

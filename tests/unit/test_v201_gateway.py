@@ -424,10 +424,19 @@ def test_capabilities_of_a_report() -> None:
                     "variable_attribute": [{"value": "false"}],
                 },
                 {"component": {"name": "bad"}, "variable": {}, "variable_attribute": []},
+                *(
+                    {
+                        "component": {"name": "Connector", "evse": {"id": evse, "connector_id": connector}},
+                        "variable": {"name": "ConnectorType"},
+                        "variable_attribute": [{"value": "cType2"}],
+                    }
+                    for evse, connector in ((1, 1), (2, 2), (2, 1))
+                ),
             ]
         }
     ]
     learnt = capabilities(read_report(parts))
+    assert learnt["evse_connectors"] == {"1": [1], "2": [1, 2]}  # the connectors of each EVSE
     assert learnt["max_profiles"] == 12 and learnt["local_list_max_length"] == 250
     assert learnt["local_list_enabled"] is False and learnt["feature_profiles"] == ["SmartCharging"]
 

@@ -72,6 +72,8 @@ class Variable:
     values_list: list[str] | None = None
     max_limit: float | None = None
     evse: int | None = None
+    #: The connector within the EVSE, for a connector's variable.
+    connector: int | None = None
 
 
 def csv(text: str | None) -> list[str]:
@@ -98,6 +100,8 @@ def read_report(parts: list[dict[str, Any]]) -> dict[str, Variable]:
             evse = entry["component"].get("evse")
             if isinstance(evse, dict) and isinstance(evse.get("id"), int):
                 found.evse = evse["id"]
+                connector = evse.get("connector_id")
+                found.connector = connector if isinstance(connector, int) else None
             for attribute in entry.get("variable_attribute") or ():
                 if attribute.get("type", "Actual") == "Actual":
                     value = attribute.get("value")
@@ -132,6 +136,13 @@ def capabilities(variables: dict[str, Variable]) -> dict[str, Any]:
     evses = sorted({variable.evse for key, variable in variables.items() if key.startswith("EVSE.") and variable.evse})
     if evses:
         learnt["connectors"] = len(evses)
+    # The connectors of each EVSE (its Connector components), EVSE id as text (a JSON key).
+    plugs: dict[str, set[int]] = {}
+    for key, variable in variables.items():
+        if key.startswith("Connector.") and variable.evse and variable.connector is not None:
+            plugs.setdefault(str(variable.evse), set()).add(variable.connector)
+    if plugs:
+        learnt["evse_connectors"] = {evse: sorted(numbers) for evse, numbers in sorted(plugs.items())}
     local = variables.get("LocalAuthListCtrlr.Entries")
     if local is not None and local.max_limit is not None:
         learnt["local_list_max_length"] = int(local.max_limit)
