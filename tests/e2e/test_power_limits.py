@@ -183,7 +183,8 @@ def test_the_failsafe_after_a_broker_outage_and_the_limit_restored_after_it(
             await asyncio.to_thread(broker.start)
             # BEMCom is back: its limit again, within seconds.
             await until(lambda: model.limit_now(1) == pytest.approx(11000), 15, "BEMCom's limit restored")
-            assert True in sensor(bemcom, "CP_F__failsafe")
+            # The observer gets what the bridge published while it reconnected itself: wait for it.
+            await until(lambda: True in sensor(bemcom, "CP_F__failsafe"), 10, "failsafe true")
             await until(lambda: sensor(bemcom, "CP_F__failsafe")[-1] is False, 10, "failsafe false")
 
     asyncio.run(scenario())
